@@ -1,0 +1,92 @@
+"""Registry and pytree <-> matrix helpers shared by all aggregators."""
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from optax.experimental import aggregating
+
+Aggregator = aggregating.Aggregator
+
+_REGISTRY: dict[str, Callable[..., Aggregator]] = {}
+
+
+def register(name: str):
+  """Decorator registering an aggregator factory under ``name``."""
+
+  def deco(factory):
+    if name in _REGISTRY:
+      raise ValueError(f"aggregator {name!r} registered twice")
+    _REGISTRY[name] = factory
+    return factory
+
+  return deco
+
+
+def names() -> list[str]:
+  """Sorted names of every registered aggregator."""
+  return sorted(_REGISTRY)
+
+
+def get(name: str, **hyperparams: Any) -> Aggregator:
+  """Builds the aggregator registered as ``name`` with the given hyperparameters."""
+  if name not in _REGISTRY:
+    raise ValueError(
+        f"unknown aggregator {name!r}; valid names: {', '.join(names())}")
+  return _REGISTRY[name](**hyperparams)
+
+
+def chain(aggregator: Aggregator,
+          optimizer: optax.GradientTransformation) -> Aggregator:
+  """Puts ``aggregator`` in front of any optax optimiser (per-task grads in)."""
+  return aggregating.process(optax.identity(), aggregator, optimizer)
+
+
+def flatten_tasks(per_task_grads) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
+  """Stacks every leaf's ``[T, ...]`` into one ``g_TxP`` matrix.
+
+  Returns:
+    ``(g_TxP, unflatten)`` where ``unflatten(v_P)`` rebuilds a pytree shaped like
+    one task's gradient (leaves without the task axis, original dtypes).
+  """
+  leaves, treedef = jax.tree.flatten(per_task_grads)
+  if not leaves:
+    raise ValueError("per_task_grads has no leaves")
+  t = leaves[0].shape[0]
+  for leaf in leaves:
+    if leaf.ndim < 1 or leaf.shape[0] != t:
+      raise ValueError(
+          "every leaf of per_task_grads needs the same leading task axis; got "
+          f"shapes {[l.shape for l in leaves]}")
+  shapes = [l.shape[1:] for l in leaves]
+  dtypes = [l.dtype for l in leaves]
+  sizes = [math.prod(s) for s in shapes]
+  dtype = jnp.result_type(*dtypes)
+  g = jnp.concatenate([l.reshape(t, -1).astype(dtype) for l in leaves], axis=1)
+
+  def unflatten(v):
+    out, start = [], 0
+    for shape, size, dt in zip(shapes, sizes, dtypes):
+      out.append(v[start:start + size].reshape(shape).astype(dt))
+      start += size
+    return jax.tree.unflatten(treedef, out)
+
+  return g, unflatten
+
+
+def stateless_from_matrix(fn: Callable[[jax.Array], jax.Array]) -> Aggregator:
+  """Builds a stateless aggregator from ``fn(g_TxP) -> update_P``."""
+
+  def init(params):
+    del params
+    return optax.EmptyState()
+
+  def update(per_task_grads, state, params=None, **extra):
+    del params, extra
+    g, unflatten = flatten_tasks(per_task_grads)
+    return unflatten(fn(g)), state
+
+  return Aggregator(init, update)
