@@ -1,0 +1,28 @@
+"""Offline task sets by name (no downloads): ``get_taskset(name, **kwargs)``."""
+
+from collections.abc import Callable
+
+from mtl_jax.data.digits import digit_attributes, rotated_digits
+from mtl_jax.data.synthetic import mmoe_regression, sinusoid_regression
+from mtl_jax.tasks import TaskSet
+
+TASKSETS: dict[str, Callable[..., TaskSet]] = {
+    "mmoe_regression": mmoe_regression,
+    "sinusoid": sinusoid_regression,
+    "rotated_digits": rotated_digits,
+    "digit_attributes": digit_attributes,
+}
+
+
+def names() -> list[str]:
+  return sorted(TASKSETS)
+
+
+def get_taskset(name: str, **kwargs) -> TaskSet:
+  """Builds the task set registered as ``name``; unknown names list the valid ones."""
+  if name not in TASKSETS:
+    raise ValueError(f"unknown task set {name!r}; valid names: {', '.join(names())}")
+  try:
+    return TASKSETS[name](**kwargs)
+  except TypeError as e:
+    raise ValueError(f"task set {name!r}: bad arguments {sorted(kwargs)}: {e}") from e

@@ -1,0 +1,64 @@
+"""Model registry: ``get(name, num_tasks=..., output_size=..., **kwargs)``.
+
+Architectures register a builder with :func:`register`; every builder accepts
+``num_tasks``, ``output_size``, ``input_shape`` and its own keyword arguments and
+returns a :class:`MultiTaskNet` (or subclass).
+"""
+
+from collections.abc import Callable
+
+from mtl_jax.models.base import MultiTaskNet, gather_tasks
+from mtl_jax.models.layers import TRUNKS, count_params
+
+_REGISTRY: dict[str, Callable[..., MultiTaskNet]] = {}
+
+
+def register(name: str):
+  def deco(builder):
+    if name in _REGISTRY:
+      raise ValueError(f"model {name!r} registered twice")
+    _REGISTRY[name] = builder
+    return builder
+
+  return deco
+
+
+def names() -> list[str]:
+  return sorted(_REGISTRY)
+
+
+def get(name: str, **kwargs) -> MultiTaskNet:
+  """Builds the model registered as ``name``; unknown names list the valid ones."""
+  if name not in _REGISTRY:
+    raise ValueError(f"unknown model {name!r}; valid names: {', '.join(names())}")
+  return _REGISTRY[name](**kwargs)
+
+
+def _trunk(trunk: str, width: int, depth: int):
+  if trunk not in TRUNKS:
+    raise ValueError(f"unknown trunk {trunk!r}; valid: {sorted(TRUNKS)}")
+  return TRUNKS[trunk](width=width, depth=depth)
+
+
+@register("hard_sharing")
+def hard_sharing(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2,
+                 num_shared=None, **unused):
+  """Shared trunk θ^sh + one linear head per task (multi-head hard sharing).
+
+  ``num_shared`` (default: all trunk layers) shares only the first k layers.
+  """
+  del input_shape, unused
+  return MultiTaskNet(_trunk(trunk, width, depth), num_tasks, output_size,
+                      num_shared=num_shared, name="hard_sharing")
+
+
+@register("independent")
+def independent(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2,
+                **unused):
+  """Share nothing: one whole network per task, stacked on the task axis."""
+  del input_shape, unused
+  return MultiTaskNet(_trunk(trunk, width, depth), num_tasks, output_size, num_shared=0,
+                      name="independent")
+
+
+__all__ = ["MultiTaskNet", "count_params", "gather_tasks", "get", "names", "register"]

@@ -1,0 +1,247 @@
+"""Tasks and task sets: 𝒯_i = {p_i(x), p_i(y|x), L_i} with D_i^tr and D_i^test.
+
+A :class:`TaskSet` holds T tasks as padded arrays with a leading task axis so that the
+training step can gather a batch of tasks without a Python loop:
+
+* ``x_train [T, N_max, *input_shape]``, ``y_train [T, N_max, Y]``, ``n_train [T]`` (and
+  the same for test). Rows past ``n_train[i]`` are padding and are never sampled.
+* Labels share one float array of width ``Y``: a softmax task stores its class index in
+  column 0, a sigmoid (binary / multi-label) task its 0/1 labels in the first
+  ``output_size`` columns, a regression task its targets in the first ``output_size``
+  columns. Unused columns are 0.
+* Every task's model output is padded to ``max output_size``; a mask tells each task's
+  loss which outputs are real (classification tasks with different class counts share one
+  stack this way).
+"""
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+LOSS_KINDS = ("softmax_ce", "sigmoid_ce", "mse")
+KIND_ID = {k: i for i, k in enumerate(LOSS_KINDS)}
+# The metric each loss kind is judged by, and whether higher is better (for Δm).
+PRIMARY_METRIC = {"softmax_ce": "accuracy", "sigmoid_ce": "accuracy", "mse": "mse"}
+HIGHER_IS_BETTER = {"accuracy": True, "mse": False, "r2": True, "loss": False}
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+  """One task's name, loss L_i and output size.
+
+  Attributes:
+    name: unique task name (used in logs and summaries).
+    loss: one of ``LOSS_KINDS``: ``softmax_ce`` (classification, ``output_size``
+      classes), ``sigmoid_ce`` (binary/multi-label, ``output_size`` labels) or ``mse``
+      (regression, ``output_size`` targets).
+    output_size: number of classes / labels / targets.
+  """
+
+  name: str
+  loss: str
+  output_size: int
+
+  def __post_init__(self):
+    if self.loss not in LOSS_KINDS:
+      raise ValueError(
+          f"task {self.name!r}: unknown loss {self.loss!r}; expected one of {LOSS_KINDS}")
+    if self.output_size < 1:
+      raise ValueError(f"task {self.name!r}: output_size must be >= 1, got {self.output_size}")
+
+  @property
+  def primary_metric(self) -> str:
+    return PRIMARY_METRIC[self.loss]
+
+
+@dataclasses.dataclass
+class TaskSet:
+  """T tasks with padded per-task train/test splits (numpy, host side).
+
+  Attributes:
+    name: the task set's name.
+    specs: one :class:`TaskSpec` per task.
+    x_train, y_train, n_train, x_test, y_test, n_test: padded splits (see module doc).
+    descriptors: optional metadata vector z_i per task, ``[T, d]``.
+    shared_inputs: True when every task sees the same inputs (multi-label learning:
+      one p(x)); the sampler then draws one set of examples for all tasks.
+    label_mean, label_std: ``[T, Y]`` per-task label standardisation fitted on D^tr
+      (identity for non-regression tasks); ``y_*`` are stored standardised and
+      :meth:`unstandardize` maps predictions back.
+  """
+
+  name: str
+  specs: tuple[TaskSpec, ...]
+  x_train: np.ndarray
+  y_train: np.ndarray
+  n_train: np.ndarray
+  x_test: np.ndarray
+  y_test: np.ndarray
+  n_test: np.ndarray
+  descriptors: np.ndarray | None = None
+  shared_inputs: bool = False
+  label_mean: np.ndarray | None = None
+  label_std: np.ndarray | None = None
+
+  @property
+  def num_tasks(self) -> int:
+    return len(self.specs)
+
+  @property
+  def names(self) -> list[str]:
+    return [s.name for s in self.specs]
+
+  @property
+  def input_shape(self) -> tuple[int, ...]:
+    return tuple(self.x_train.shape[2:])
+
+  @property
+  def output_size(self) -> int:
+    """The padded output width shared by all tasks' heads."""
+    return max(s.output_size for s in self.specs)
+
+  @property
+  def label_width(self) -> int:
+    return self.y_train.shape[-1]
+
+  def kind_ids(self) -> np.ndarray:
+    return np.array([KIND_ID[s.loss] for s in self.specs], np.int32)
+
+  def output_mask(self) -> np.ndarray:
+    """``[T, output_size]`` boolean: which outputs each task really has."""
+    sizes = np.array([s.output_size for s in self.specs])
+    return np.arange(self.output_size)[None, :] < sizes[:, None]
+
+  def unstandardize(self, y: np.ndarray, task: int | np.ndarray | None = None):
+    """Maps standardised labels/predictions ``[..., Y]`` back to the task's units."""
+    if self.label_mean is None:
+      return y
+    mean, std = self.label_mean, self.label_std
+    if task is not None:
+      mean, std = mean[task], std[task]
+    width = y.shape[-1]
+    return y * std[..., :width] + mean[..., :width]
+
+
+def _pad_stack(arrays: Sequence[np.ndarray], n_max: int) -> np.ndarray:
+  out = np.zeros((len(arrays), n_max) + arrays[0].shape[1:], np.float32)
+  for i, a in enumerate(arrays):
+    out[i, : len(a)] = a
+  return out
+
+
+def _as_label_matrix(spec: TaskSpec, y: np.ndarray, width: int, where: str) -> np.ndarray:
+  y = np.asarray(y)
+  if spec.loss == "softmax_ce":
+    if y.ndim != 1:
+      raise ValueError(f"task {spec.name!r} ({where}): softmax labels must be 1-D class "
+                       f"indices, got shape {y.shape}")
+    if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+      raise ValueError(f"task {spec.name!r} ({where}): class labels must be integers")
+    if y.size and (y.min() < 0 or y.max() >= spec.output_size):
+      raise ValueError(
+          f"task {spec.name!r} ({where}): labels out of range: found "
+          f"[{int(y.min())}, {int(y.max())}], expected 0..{spec.output_size - 1}")
+    y = y[:, None]
+  else:
+    if y.ndim == 1:
+      y = y[:, None]
+    if y.ndim != 2 or y.shape[1] != spec.output_size:
+      raise ValueError(f"task {spec.name!r} ({where}): labels must have shape "
+                       f"[N, {spec.output_size}], got {y.shape}")
+    if spec.loss == "sigmoid_ce" and not np.all((y == 0) | (y == 1)):
+      raise ValueError(f"task {spec.name!r} ({where}): sigmoid labels must be 0 or 1")
+  out = np.zeros((len(y), width), np.float32)
+  out[:, : y.shape[1]] = y
+  return out
+
+
+def make_taskset(
+    name: str,
+    specs: Sequence[TaskSpec],
+    train: Sequence[tuple[np.ndarray, np.ndarray]],
+    test: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    descriptors: np.ndarray | None = None,
+    shared_inputs: bool = False,
+    standardize_labels: bool = True,
+) -> TaskSet:
+  """Validates per-task ``(x, y)`` splits and packs them into a padded :class:`TaskSet`.
+
+  Args:
+    name: task set name.
+    specs: one spec per task.
+    train, test: one ``(x [N_i, ...], y)`` pair per task; ``y`` as described in the
+      module docstring (class indices, 0/1 matrix or regression targets).
+    descriptors: optional ``[T, d]`` task metadata z_i.
+    shared_inputs: every task sees the same x (multi-label learning).
+    standardize_labels: standardise regression labels per task with the mean and
+      standard deviation of D_i^tr only (the lecture's tip: labels on the same scale).
+
+  Returns:
+    The packed task set. Raises ``ValueError`` naming the task and field on bad input.
+  """
+  specs = tuple(specs)
+  names = [s.name for s in specs]
+  if not specs:
+    raise ValueError(f"task set {name!r} has no tasks")
+  if len(set(names)) != len(names):
+    raise ValueError(f"task set {name!r}: duplicate task names {names}")
+  for split, data in (("train", train), ("test", test)):
+    if len(data) != len(specs):
+      raise ValueError(f"task set {name!r}: {len(specs)} task specs but {len(data)} "
+                       f"{split} splits")
+  width = max(1, max(s.output_size if s.loss != "softmax_ce" else 1 for s in specs))
+  packed = {}
+  input_shape = None
+  for split, data in (("train", train), ("test", test)):
+    xs, ys = [], []
+    for spec, (x, y) in zip(specs, data):
+      where = f"{split} split"
+      x = np.asarray(x, np.float32)
+      if len(x) == 0:
+        raise ValueError(f"task {spec.name!r}: empty {split} dataset")
+      if len(x) != len(y):
+        raise ValueError(f"task {spec.name!r} ({where}): x has {len(x)} examples but y "
+                         f"has {len(y)}")
+      if not np.all(np.isfinite(x)):
+        raise ValueError(f"task {spec.name!r} ({where}): inputs contain NaN or Inf")
+      if not np.all(np.isfinite(np.asarray(y, np.float64))):
+        raise ValueError(f"task {spec.name!r} ({where}): labels contain NaN or Inf")
+      if input_shape is None:
+        input_shape = x.shape[1:]
+      elif x.shape[1:] != input_shape:
+        raise ValueError(f"task {spec.name!r} ({where}): input shape {x.shape[1:]} differs "
+                         f"from the first task's {input_shape}")
+      xs.append(x)
+      ys.append(_as_label_matrix(spec, y, width, where))
+    n = np.array([len(x) for x in xs], np.int32)
+    packed[split] = (_pad_stack(xs, n.max()), _pad_stack(ys, n.max()), n)
+
+  mean = np.zeros((len(specs), width), np.float32)
+  std = np.ones((len(specs), width), np.float32)
+  if standardize_labels:
+    y_tr, _, n_tr = packed["train"]
+    for i, spec in enumerate(specs):
+      if spec.loss == "mse":
+        yi = y_tr[i, : n_tr[i], : spec.output_size]
+        mean[i, : spec.output_size] = yi.mean(0)
+        std[i, : spec.output_size] = np.maximum(yi.std(0), 1e-8)
+    for split in ("train", "test"):
+      x, y, n = packed[split]
+      mask = (np.arange(y.shape[1])[None, :] < n[:, None])[..., None]
+      packed[split] = (x, np.where(mask, (y - mean[:, None]) / std[:, None], 0.0), n)
+
+  if descriptors is not None:
+    descriptors = np.asarray(descriptors, np.float32)
+    if descriptors.ndim != 2 or descriptors.shape[0] != len(specs):
+      raise ValueError(f"task set {name!r}: descriptors must be [T={len(specs)}, d], got "
+                       f"{descriptors.shape}")
+  return TaskSet(
+      name=name, specs=specs,
+      x_train=packed["train"][0], y_train=packed["train"][1].astype(np.float32),
+      n_train=packed["train"][2],
+      x_test=packed["test"][0], y_test=packed["test"][1].astype(np.float32),
+      n_test=packed["test"][2],
+      descriptors=descriptors, shared_inputs=shared_inputs,
+      label_mean=mean, label_std=std)
