@@ -221,7 +221,7 @@ def make_taskset(
   mean = np.zeros((len(specs), width), np.float32)
   std = np.ones((len(specs), width), np.float32)
   if standardize_labels:
-    y_tr, _, n_tr = packed["train"]
+    _, y_tr, n_tr = packed["train"]
     for i, spec in enumerate(specs):
       if spec.loss == "mse":
         yi = y_tr[i, : n_tr[i], : spec.output_size]
