@@ -19,7 +19,7 @@ Each method lives in its own module named after it and registers itself with
 import importlib
 import pkgutil
 
-from mtl_jax.aggregators._base import Aggregator, get, names, register, chain
+from mtl_jax.aggregators._base import Aggregator, chain, get, names, register
 
 for _m in pkgutil.iter_modules(__path__):
   if not _m.name.startswith("_"):

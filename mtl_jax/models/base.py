@@ -54,7 +54,7 @@ class MultiTaskNet:
         shared[name] = layer.init(key, h)["params"]
       else:
         task_keys = jax.random.split(key, self.num_tasks)
-        tasks[name] = jax.vmap(lambda k, layer=layer: layer.init(k, h)["params"])(task_keys)
+        tasks[name] = jax.vmap(lambda k, layer=layer, h=h: layer.init(k, h)["params"])(task_keys)
       h = layer.apply({"params": self._first(shared, tasks, name)}, h)
     head_keys = jax.random.split(keys[-1], self.num_tasks)
     tasks["head"] = jax.vmap(lambda k: self.head.init(k, h)["params"])(head_keys)
