@@ -9,6 +9,8 @@ p_i(x)). The summary compares per-task test accuracy and reports Δm%.
 
 import ml_collections
 
+from experiments.configs.common import apply_args
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -31,17 +33,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.clip_norm = 0.0
   config.schedule = "constant"
   config.log_every = 100
+  config.checkpoint_every = 500     # steps between checkpoints (at chunk ends); 0: only at the end
+  # Device mesh ("data", "task"): -1 takes the remaining devices; 1 x 1 is single-device.
+  config.mesh = ml_collections.ConfigDict({"data": -1, "task": 1})
+  config.distributed = False        # multi-host: jax.distributed.initialize() first
   return apply_args(config, arg)
 
-
-def apply_args(config: ml_collections.ConfigDict, arg: str | None):
-  """Handles the ``:smoke`` argument (a run of a few seconds), shared by every config."""
-  args = [a for a in (arg or "").split(",") if a]
-  for a in args:
-    if a == "smoke":
-      config.num_steps = min(config.num_steps, 30)
-      config.log_every = 10
-      config.batch_size = min(config.batch_size, 16)
-    else:
-      raise ValueError(f"unknown config argument {a!r}; valid: smoke")
-  return config
