@@ -19,14 +19,15 @@ import typing
 import ml_collections
 from ml_collections import config_dict
 
-_SKIP = {"num_tasks", "output_size", "input_shape", "descriptors", "self"}
+# Filled in by the library when it builds a model, never by the user.
+_MODEL_ONLY = {"num_tasks", "output_size", "input_shape", "descriptors"}
 
 
-def signature_defaults(fn, skip=()) -> dict:
+def signature_defaults(fn, skip=frozenset()) -> dict:
   """Keyword arguments of ``fn`` that have config-friendly defaults."""
   out = {}
   for name, p in inspect.signature(fn).parameters.items():
-    if name in _SKIP or name in skip or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+    if name in skip or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
       continue
     if p.default is inspect.Parameter.empty:
       continue
@@ -56,8 +57,8 @@ def _optional_type(annotation):
   return None
 
 
-def _fill(config, field, fn, keep=()):
-  defaults = signature_defaults(fn)
+def _fill(config, field, fn, keep=(), skip=frozenset()):
+  defaults = signature_defaults(fn, skip)
   old = dict(config[field]) if field in config else {}
   merged = {k: v for k, v in defaults.items()}
   merged.update({k: v for k, v in old.items() if k in keep or k in defaults})
@@ -72,7 +73,7 @@ def fill_kwargs(config: ml_collections.ConfigDict, which=("model", "method", "ta
   if "taskset" in which and config.taskset in data.TASKSETS:
     _fill(config, "taskset_kwargs", data.TASKSETS[config.taskset])
   if "model" in which and config.model in model_registry:
-    _fill(config, "model_kwargs", model_registry[config.model])
+    _fill(config, "model_kwargs", model_registry[config.model], skip=_MODEL_ONLY)
   if "method" in which:
     if config.method in weighting.names():
       _fill(config, "method_kwargs", weighting._base._REGISTRY[config.method])
