@@ -12,6 +12,7 @@ Two paths, chosen by the method name (``config.method``):
   share one input batch), aggregated into one update; θ^i always gets task i's gradient.
 """
 
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -23,6 +24,9 @@ from mtl_jax import aggregators, weighting
 from mtl_jax.data.sampling import DeviceData, sample_batch
 from mtl_jax.losses import task_loss
 from mtl_jax.models.base import MultiTaskNet, gather_tasks
+
+# Aggregators that take ``rep_grads``: per-task gradients w.r.t. the shared representation.
+_REP_GRAD_METHODS = ("mgda_ub",)
 
 
 class TrainState(NamedTuple):
@@ -74,7 +78,7 @@ def _tree_norm(tree) -> jax.Array:
 def make_train_step(
     model: MultiTaskNet, data: DeviceData, optimizer: optax.GradientTransformation,
     method: str = "equal", method_kwargs: dict | None = None, *, tasks_per_batch: int,
-    batch_size: int, shared_inputs: bool = False,
+    batch_size: int, shared_inputs: bool = False, constrain_batch: Callable | None = None,
 ) -> tuple[Callable, Callable]:
   """Builds ``init_state(rng, params)`` and the pure ``train_step(state)``.
 
@@ -87,6 +91,8 @@ def make_train_step(
     tasks_per_batch: K, tasks sampled per step (K = T: every task every step).
     batch_size: examples per sampled task.
     shared_inputs: tasks share one input batch (multi-label).
+    constrain_batch: applied to each sampled batch inside the step (``mtl_jax.sharding``
+      uses it to split the examples over the mesh's ``"data"`` axis); None on one device.
 
   Returns:
     ``(init_state, train_step)``; ``train_step(state) -> (state, metrics)`` with metrics
@@ -102,8 +108,21 @@ def make_train_step(
     raise ValueError(f"tasks_per_batch (K) must be in [1, T={t}], got {k}")
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+  if kind == "aggregator":
+    # Stateful aggregators size their state by the number of gradient rows (K per step)
+    # or by the task ids they can see (T); fill those in unless the user did.
+    params_of = inspect.signature(aggregators._base._REGISTRY[method]).parameters
+    if "num_tasks" in params_of and "num_tasks" not in method_kwargs:
+      method_kwargs["num_tasks"] = k
+    if "max_tasks" in params_of and "max_tasks" not in method_kwargs:
+      method_kwargs["max_tasks"] = t
   transform = (weighting.get(method, **method_kwargs) if kind == "weighting"
                else aggregators.get(method, **method_kwargs))
+  use_rep_grads = method in _REP_GRAD_METHODS
+  if use_rep_grads and not model.has_representation_split():
+    raise ValueError(f"method {method!r} needs gradients w.r.t. a shared representation: "
+                     f"use a model whose trunk is shared (e.g. hard_sharing), not "
+                     f"{model.name!r}")
   requires = getattr(transform, "requires", ())
   if "grad_norms" in requires and model.last_shared_path() is None:
     raise ValueError(f"method {method!r} needs a shared layer (it weighs tasks by their "
@@ -149,6 +168,16 @@ def make_train_step(
     grads, (losses, w, new_mstate) = jax.grad(total, has_aux=True)(params)
     return grads, losses, w, new_mstate
 
+  def representation_grads(shared, task_k, batch):
+    """∂L_k/∂Z_k per sampled task, Z = the shared trunk's output (MGDA-UB)."""
+
+    def head_loss(z, task_p, task_id, y):
+      out = model.apply_from_representation(task_p, z)
+      return task_loss(out, y, data.kind[task_id], data.out_mask[task_id])
+
+    z = jax.vmap(model.represent, in_axes=(None, 0))(shared, batch.x)
+    return jax.vmap(jax.grad(head_loss))(jax.lax.stop_gradient(z), task_k, batch.task, batch.y)
+
   def aggregator_grads(params, mstate, batch, extras):
     task_k = gather_tasks(params["tasks"], batch.task)
     if shared_inputs:
@@ -165,6 +194,8 @@ def make_train_step(
       losses, (g_sh, g_task) = jax.vmap(
           jax.value_and_grad(one_loss, argnums=(0, 1)), in_axes=(None, 0, 0, 0, 0))(
               params["shared"], task_k, batch.task, batch.x, batch.y)
+    if use_rep_grads:
+      extras["rep_grads"] = representation_grads(params["shared"], task_k, batch)
     if jax.tree.leaves(g_sh):
       update_sh, new_mstate = transform.update(g_sh, mstate, params["shared"],
                                                losses=losses, task_ids=batch.task, **extras)
@@ -182,6 +213,8 @@ def make_train_step(
     rng = jax.random.fold_in(state.rng, state.step)
     k_batch, k_method = jax.random.split(rng)
     batch = sample_batch(k_batch, data, k, batch_size, shared_inputs)
+    if constrain_batch is not None:
+      batch = constrain_batch(batch)
     extras = {"rng": k_method, "step": state.step}
     fn = weighting_grads if kind == "weighting" else aggregator_grads
     grads, losses, w, new_mstate = fn(state.params, state.method_state, batch, extras)
@@ -206,13 +239,25 @@ def make_chunk(train_step: Callable, length: int) -> Callable:
   """``run(state) -> (state, metrics)``: ``length`` steps under one jitted ``lax.scan``.
 
   Metrics are summed over the chunk (per-task sums/counts stay separable); norms and the
-  total loss are averaged.
+  total loss are averaged. The host learns of NaN/Inf from ``nonfinite_step`` (the first
+  bad step, counted like ``state.step`` after it, or -1) and ``nonfinite_tasks [T]`` (the
+  tasks whose loss was non-finite at that step), so it can stop and name them.
   """
 
   def run(state):
+    start = state.step
     state, ms = jax.lax.scan(lambda s, _: train_step(s), state, None, length=length)
     out = {key: ms[key].sum(0) for key in ("loss_sum", "loss_count", "weight_sum")}
     out.update({key: ms[key].mean(0) for key in ms if key not in out})
+    # Per step, so the first bad step is exact even when later steps are all NaN.
+    bad_task_NxT = ~jnp.isfinite(ms["loss_sum"])
+    bad_N = bad_task_NxT.any(1)
+    for key in ms:
+      if ms[key].ndim == 1:  # per-step scalars: weighted loss and the norms (the update)
+        bad_N = bad_N | ~jnp.isfinite(ms[key])
+    first = jnp.argmax(bad_N)
+    out["nonfinite_step"] = jnp.where(bad_N.any(), start + first + 1, -1)
+    out["nonfinite_tasks"] = bad_task_NxT[first] & bad_N.any()
     return state, out
 
   return jax.jit(run, donate_argnums=0)

@@ -76,6 +76,24 @@ class MultiTaskNet:
       h = layer.apply({"params": p}, h)
     return self.head.apply({"params": task["head"]}, h)
 
+  def represent(self, shared: dict, x: jax.Array) -> jax.Array:
+    """The shared representation Z: ``x`` through the ``num_shared`` shared layers."""
+    h = x
+    for i in range(self.num_shared):
+      h = self.layers[i].apply({"params": shared[f"layer_{i}"]}, h)
+    return h
+
+  def apply_from_representation(self, task: dict, z: jax.Array) -> jax.Array:
+    """The task-specific rest of :meth:`apply_task`, from the shared representation."""
+    h = z
+    for i in range(self.num_shared, len(self.layers)):
+      h = self.layers[i].apply({"params": task[f"layer_{i}"]}, h)
+    return self.head.apply({"params": task["head"]}, h)
+
+  def has_representation_split(self) -> bool:
+    """True when :meth:`apply_task` is ``represent`` then ``apply_from_representation``."""
+    return type(self).apply_task is MultiTaskNet.apply_task and self.num_shared > 0
+
   def apply(self, params: dict, x: jax.Array, task_ids: jax.Array) -> jax.Array:
     """Outputs ``[K, B, output_size]`` for inputs ``x [K, B, ...]`` of tasks ``task_ids [K]``."""
     task_k = gather_tasks(params["tasks"], task_ids)
