@@ -137,7 +137,10 @@ def make_train_step(
 
   def init_state(rng: jax.Array, params) -> TrainState:
     mstate = transform.init(t) if kind == "weighting" else transform.init(params["shared"])
-    return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), mstate, rng)
+    state = TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), mstate, rng)
+    # The state is donated to each chunk: no two leaves may share a buffer (an init that
+    # reuses one zeros array for two fields would otherwise be donated twice).
+    return jax.tree.map(lambda x: jnp.array(x, copy=True), state)
 
   def last_layer_grad_norms(params, batch):
     path = model.last_shared_path()
