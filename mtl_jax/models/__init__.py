@@ -62,3 +62,7 @@ def independent(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=
 
 
 __all__ = ["MultiTaskNet", "count_params", "gather_tasks", "get", "names", "register"]
+
+# Architectures in their own files register themselves on import (after `register` exists).
+from mtl_jax.models import (  # noqa: E402, F401, I001
+    conditioning, cgc, cross_stitch, mmoe, ple, soft_sharing, split)

@@ -1,0 +1,25 @@
+r"""CGC (Tang et al., RecSys 2020): per-task + shared experts, one gate per task.
+
+  python -m experiments.train --config=experiments/configs/cgc.py --workdir=/tmp/cgc
+  python -m experiments.train --config=experiments/configs/cgc.py:smoke
+  python -m experiments.train --config=experiments/configs/cgc.py \
+      --config.model_kwargs.shared_experts=1
+
+Trains ``cgc`` on the MMoE synthetic regression tasks (``synthetic.py``'s task set) and
+compares it with the independent baseline (Δm%). ``experiments/compare_architectures.py``
+runs every architecture side by side.
+"""
+
+import ml_collections
+
+from experiments.configs import synthetic
+from experiments.configs.common import apply_args
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  config = synthetic.get_config()
+  config.model = "cgc"
+  config.model_kwargs = ml_collections.ConfigDict(
+      {"task_experts": 2, "shared_experts": 2, "width": 32, "depth": 1, "tower_width": 16,
+       "tower_depth": 1})
+  return apply_args(config, arg)
