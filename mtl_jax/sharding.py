@@ -1,0 +1,177 @@
+"""SPMD with JAX's own sharding: a ``("data", "task")`` mesh and where each array lives.
+
+What is sharded, and why:
+
+* **Task batches** ``x [K, B, ...]``, ``y [K, B, Y]`` are split over ``"data"`` along the
+  example axis B (not K): K is often small (2–4 sampled tasks) and varies by config,
+  while B is the per-task batch the user picks, so ``batch_size % data == 0`` is the one
+  divisibility rule. The constraint is applied inside the jitted step right after sampling
+  (the sampler runs on the device), so XLA all-reduces the gradients over ``"data"``.
+* **Per-task parameters** (leaves under ``params["tasks"]`` with leading axis T) and the
+  optimizer-state leaves that mirror them (Adam's μ/ν under a ``"tasks"`` key) are split
+  over ``"task"`` along axis 0 when ``T % task == 0``; otherwise they are replicated
+  (correct, just not memory-saving).
+* Shared parameters, method state, step, RNG and the device-resident task data are
+  replicated: the sampler gathers random rows of any task, which is cheapest when every
+  device holds them.
+
+A mesh of one device (``data * task == 1``) returns ``None`` from :func:`make_mesh` and
+the training path is exactly the single-device one (no ``device_put``, no constraints).
+
+Multi-host. Start one process per host with the same command and ``--config.distributed=True``
+(or call :func:`initialize_distributed` before anything else touches JAX). It calls
+``jax.distributed.initialize()``, which auto-detects the cluster on Cloud TPU, SLURM, Open MPI
+and Kubernetes; elsewhere set ``JAX_COORDINATOR_ADDRESS=host:port`` (process 0's address),
+``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` on each process. ``jax.devices()`` then lists
+every host's devices, the mesh spans them all (``mesh.data=-1`` takes whatever the task
+axis leaves), every process builds the same task set from the same seed, and arrays are
+assembled with ``jax.make_array_from_callback``. Only process 0 writes ``config.json``,
+``metrics.jsonl`` and ``summary.json``; orbax writes checkpoints from all processes
+(each its own shards), so the workdir must be on a file system every host sees.
+"""
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from mtl_jax.data.sampling import TaskBatch
+
+AXES = ("data", "task")
+_DISTRIBUTED = False
+
+
+def initialize_distributed():
+  """Joins a multi-host job (``jax.distributed.initialize``); call before any JAX work.
+
+  ``JAX_NUM_PROCESSES`` / ``JAX_PROCESS_ID`` (with ``JAX_COORDINATOR_ADDRESS``, which JAX
+  reads itself) configure a cluster JAX cannot auto-detect.
+  """
+  global _DISTRIBUTED
+  if _DISTRIBUTED:  # a second train_and_evaluate in the same process
+    return
+  kwargs = {}
+  if os.environ.get("JAX_NUM_PROCESSES"):
+    kwargs["num_processes"] = int(os.environ["JAX_NUM_PROCESSES"])
+  if os.environ.get("JAX_PROCESS_ID"):
+    kwargs["process_id"] = int(os.environ["JAX_PROCESS_ID"])
+  jax.distributed.initialize(**kwargs)
+  _DISTRIBUTED = True
+
+
+def mesh_shape(mesh_config: Any, num_devices: int) -> tuple[int, int]:
+  """Resolves ``{data, task}`` sizes (one of them may be -1: the rest of the devices).
+
+  Raises ``ValueError`` naming the field when the sizes cannot fit ``num_devices``.
+  """
+  data = int(mesh_config.get("data", -1)) if mesh_config else 1
+  task = int(mesh_config.get("task", 1)) if mesh_config else 1
+  if data == -1 and task == -1:
+    raise ValueError("config.mesh: at most one of data, task may be -1")
+  for name, v in (("data", data), ("task", task)):
+    if v == 0 or v < -1:
+      raise ValueError(f"config.mesh.{name} must be >= 1 or -1 (all remaining devices), "
+                       f"got {v}")
+  if data == -1 or task == -1:
+    fixed_name, fixed = ("task", task) if data == -1 else ("data", data)
+    if num_devices % fixed:
+      raise ValueError(f"config.mesh: {num_devices} devices do not split evenly by "
+                       f"{fixed_name}={fixed}")
+    if data == -1:
+      data = num_devices // task
+    else:
+      task = num_devices // data
+  if data * task > num_devices:
+    raise ValueError(f"config.mesh: data={data} x task={task} needs {data * task} devices but "
+                     f"only {num_devices} are visible (set config.mesh.data/task, or "
+                     "XLA_FLAGS=--xla_force_host_platform_device_count=N on CPU)")
+  return data, task
+
+
+def make_mesh(mesh_config: Any, devices: list | None = None) -> Mesh | None:
+  """A ``("data", "task")`` mesh from ``config.mesh``, or ``None`` for one device.
+
+  Uses the first ``data * task`` devices, so a smaller mesh than the machine is allowed.
+  """
+  devices = list(jax.devices() if devices is None else devices)
+  data, task = mesh_shape(mesh_config, len(devices))
+  if data * task == 1:
+    return None
+  return Mesh(np.array(devices[: data * task]).reshape(data, task), AXES)
+
+
+def check_batch(mesh: Mesh | None, batch_size: int):
+  """The example axis B is split over ``"data"``, so it must divide evenly."""
+  if mesh is not None and batch_size % mesh.shape["data"]:
+    raise ValueError(f"batch_size = {batch_size} is not divisible by the mesh's data axis "
+                     f"({mesh.shape['data']} devices); change config.batch_size or "
+                     "config.mesh.data")
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def _under_tasks(path) -> bool:
+  return any(isinstance(k, jax.tree_util.DictKey) and k.key == "tasks" for k in path)
+
+
+def state_sharding(mesh: Mesh, state: Any, num_tasks: int) -> Any:
+  """A pytree of ``NamedSharding`` for a ``TrainState`` (or any pytree holding params).
+
+  Leaves under a ``"tasks"`` dict key whose leading axis is T go over ``"task"`` when T
+  divides that axis; everything else is replicated.
+  """
+  split = num_tasks % mesh.shape["task"] == 0
+  task_sh, rep = NamedSharding(mesh, P("task")), replicated(mesh)
+
+  def pick(path, x):
+    shape = np.shape(x)
+    if split and _under_tasks(path) and len(shape) >= 1 and shape[0] == num_tasks:
+      return task_sh
+    return rep
+
+  return jax.tree_util.tree_map_with_path(pick, state)
+
+
+def batch_constraint(mesh: Mesh) -> Callable[[TaskBatch], TaskBatch]:
+  """Inside the step: split the sampled batch's example axis B over ``"data"``."""
+  ex = NamedSharding(mesh, P(None, "data"))
+  rep = replicated(mesh)
+
+  def constrain(batch: TaskBatch) -> TaskBatch:
+    wsc = jax.lax.with_sharding_constraint
+    return TaskBatch(wsc(batch.x, ex), wsc(batch.y, ex), wsc(batch.task, rep))
+
+  return constrain
+
+
+def put(tree: Any, shardings: Any) -> Any:
+  """Places host/local arrays onto (possibly multi-host) shardings.
+
+  One process: ``jax.device_put``. Several: every process holds the same values (same seed,
+  same data), so each fills its own shards with ``jax.make_array_from_callback``.
+  """
+  if jax.process_count() == 1:
+    return jax.device_put(tree, shardings)
+
+  def one(x, sh):
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sh, lambda idx: host[idx])
+
+  return jax.tree.map(one, tree, shardings)
+
+
+def jit_sharded(fn: Callable, state_shardings: Any, mesh: Mesh) -> Callable:
+  """``jit(fn)`` for ``fn(state) -> (state, metrics)`` keeping the state's layout fixed.
+
+  Pinning in/out shardings keeps every chunk's output layout equal to its input's, so the
+  donated buffers are reused and the chunk never recompiles; metrics come back replicated
+  (every process can read them).
+  """
+  return jax.jit(fn, in_shardings=(state_shardings,),
+                 out_shardings=(state_shardings, replicated(mesh)), donate_argnums=0)
