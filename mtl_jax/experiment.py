@@ -67,6 +67,12 @@ def build_taskset(config: ml_collections.ConfigDict) -> TaskSet:
 def build_model(config: ml_collections.ConfigDict, taskset: TaskSet, name: str | None = None):
   kwargs = dict(config.get("model_kwargs", {}) or {})
   name = name or config.model
+  if name != config.model:
+    # A baseline takes the main model's kwargs that it understands (trunk, width, ...),
+    # then its own ``baseline_kwargs``.
+    accepted = models.accepted_kwargs(name) if name in models.names() else set()
+    kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+    kwargs.update(dict(config.get("baseline_kwargs", {}) or {}))
   try:
     return models.get(name, num_tasks=taskset.num_tasks, output_size=taskset.output_size,
                       input_shape=taskset.input_shape, descriptors=taskset.descriptors,

@@ -82,3 +82,23 @@ def test_param_counts_scale_with_tasks():
   c2 = models.count_params(small.init(jax.random.PRNGKey(0), x))
   c20 = models.count_params(big.init(jax.random.PRNGKey(0), x))
   assert c20 == 10 * c2
+
+
+def test_misspelled_model_kwarg_is_an_error():
+  with pytest.raises(ValueError, match=r"model 'hard_sharing': unknown model_kwargs \['widht'\]"):
+    models.get("hard_sharing", num_tasks=2, output_size=1, widht=8)
+  # What the library passes about the task set is taken only by builders that use it.
+  m = models.get("hard_sharing", num_tasks=2, output_size=1, descriptors=None, input_shape=(3,))
+  assert m.num_tasks == 2
+
+
+def test_baseline_takes_the_kwargs_it_understands():
+  from experiments.configs import mmoe
+  from mtl_jax import data, experiment
+
+  config = mmoe.get_config("smoke")
+  ts = data.get_taskset("mmoe_regression", num_tasks=2, dim=4, n_train=8, n_test=8)
+  base = experiment.build_model(config, ts, "independent")
+  assert [layer.features for layer in base.layers] == [64, 64]
+  main = experiment.build_model(config, ts)
+  assert main.name == "mmoe"

@@ -24,6 +24,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.method_kwargs = ml_collections.ConfigDict()
   config.baseline = "independent"   # "" to skip the single-task comparison
   config.baseline_method = "equal"
+  config.baseline_kwargs = ml_collections.ConfigDict()  # baseline model kwargs (on top of
+  # the model_kwargs it understands, e.g. trunk/width/depth)
   config.num_steps = 1500
   config.tasks_per_batch = 0        # K; 0 means every task every step (K = T)
   config.batch_size = 32            # examples per sampled task

@@ -5,6 +5,7 @@ Architectures register a builder with :func:`register`; every builder accepts
 returns a :class:`MultiTaskNet` (or subclass).
 """
 
+import inspect
 from collections.abc import Callable
 
 from mtl_jax.models.base import MultiTaskNet, gather_tasks
@@ -31,7 +32,26 @@ def get(name: str, **kwargs) -> MultiTaskNet:
   """Builds the model registered as ``name``; unknown names list the valid ones."""
   if name not in _REGISTRY:
     raise ValueError(f"unknown model {name!r}; valid names: {', '.join(names())}")
-  return _REGISTRY[name](**kwargs)
+  builder = _REGISTRY[name]
+  accepted = accepted_kwargs(name)
+  # The library passes what it knows about the task set; a builder takes what it needs.
+  for key in _FROM_TASKSET:
+    if key in kwargs and key not in accepted:
+      kwargs.pop(key)
+  unknown = sorted(set(kwargs) - accepted)
+  if unknown:
+    raise ValueError(f"model {name!r}: unknown model_kwargs {unknown}; it accepts "
+                     f"{sorted(accepted - set(_FROM_TASKSET))}")
+  return builder(**kwargs)
+
+
+_FROM_TASKSET = ("num_tasks", "output_size", "input_shape", "descriptors")
+
+
+def accepted_kwargs(name: str) -> set[str]:
+  """The keyword arguments the builder registered as ``name`` takes."""
+  params = inspect.signature(_REGISTRY[name]).parameters
+  return {k for k, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
 def _trunk(trunk: str, width: int, depth: int):
@@ -42,26 +62,26 @@ def _trunk(trunk: str, width: int, depth: int):
 
 @register("hard_sharing")
 def hard_sharing(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2,
-                 num_shared=None, **unused):
+                 num_shared=None):
   """Shared trunk θ^sh + one linear head per task (multi-head hard sharing).
 
   ``num_shared`` (default: all trunk layers) shares only the first k layers.
   """
-  del input_shape, unused
+  del input_shape
   return MultiTaskNet(_trunk(trunk, width, depth), num_tasks, output_size,
                       num_shared=num_shared, name="hard_sharing")
 
 
 @register("independent")
-def independent(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2,
-                **unused):
+def independent(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2):
   """Share nothing: one whole network per task, stacked on the task axis."""
-  del input_shape, unused
+  del input_shape
   return MultiTaskNet(_trunk(trunk, width, depth), num_tasks, output_size, num_shared=0,
                       name="independent")
 
 
-__all__ = ["MultiTaskNet", "count_params", "gather_tasks", "get", "names", "register"]
+__all__ = ["MultiTaskNet", "accepted_kwargs", "count_params", "gather_tasks", "get", "names",
+           "register"]
 
 # Architectures in their own files register themselves on import (after `register` exists).
 from mtl_jax.models import (  # noqa: E402, F401, I001

@@ -194,8 +194,8 @@ def _build(conditioning, name, num_tasks, output_size, descriptors, trunk, width
 def _register(conditioning: str):
   def builder(*, num_tasks, output_size, input_shape=None, descriptors=None, trunk="mlp",
               width=64, depth=2, descriptor="onehot", embed_dim=8, condition_at="input",
-              standardize_descriptors=True, **unused):
-    del input_shape, unused
+              standardize_descriptors=True):
+    del input_shape
     return _build(conditioning, conditioning, num_tasks, output_size, descriptors, trunk,
                   width, depth, descriptor, embed_dim, condition_at, standardize_descriptors)
 
@@ -213,15 +213,14 @@ for _c in LAYERS:
 @register("share_all_but_z")
 def share_all_but_z(*, num_tasks, output_size, input_shape=None, descriptors=None,
                     conditioning="concat", trunk="mlp", width=64, depth=2, descriptor="onehot",
-                    embed_dim=8, condition_at="input", standardize_descriptors=True,
-                    **unused):
+                    embed_dim=8, condition_at="input", standardize_descriptors=True):
   """Everything shared, heads included; the only task-specific thing is z_i.
 
   model_kwargs: conditioning (concat|additive|multiplicative|film; default concat at the
   input: the lecture's "concatenate z_i to the input"), width, depth, descriptor,
   embed_dim, condition_at, standardize_descriptors.
   """
-  del input_shape, unused
+  del input_shape
   return _build(conditioning, "share_all_but_z", num_tasks, output_size, descriptors, trunk,
                 width, depth, descriptor, embed_dim, condition_at, standardize_descriptors,
                 shared_head=True)

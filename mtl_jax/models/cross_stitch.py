@@ -77,10 +77,10 @@ class CrossStitchNet(MultiTaskNet):
 
 @register("cross_stitch")
 def cross_stitch(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2,
-                 stitch_self=0.9, **unused):
+                 stitch_self=0.9):
   """One trunk per task, mixed by a learned T×T cross-stitch unit after every layer.
 
   model_kwargs: trunk (mlp|conv), width, depth, stitch_self (α diagonal at init, 0.9).
   """
-  del input_shape, unused
+  del input_shape
   return CrossStitchNet(_trunk(trunk, width, depth), num_tasks, output_size, stitch_self)

@@ -61,12 +61,12 @@ def _widths(width, depth):
 
 @register("mmoe")
 def mmoe(*, num_tasks, output_size, input_shape=None, width=32, depth=1, num_experts=4,
-         tower_width=16, tower_depth=1, **unused):
+         tower_width=16, tower_depth=1):
   """MMoE: n shared expert MLPs, one softmax gate + tower + head per task.
 
   model_kwargs: num_experts (4), width / depth (each expert's MLP: 32 × 1),
   tower_width / tower_depth (16 × 1).
   """
-  del input_shape, unused
+  del input_shape
   return MMoE(num_tasks, output_size, num_experts, _widths(width, depth),
               _widths(tower_width, tower_depth))

@@ -144,12 +144,12 @@ def _build(num_levels, name, num_tasks, output_size, width, depth, task_experts,
 
 @register("ple")
 def ple(*, num_tasks, output_size, input_shape=None, num_levels=2, width=32, depth=1,
-        task_experts=2, shared_experts=2, tower_width=16, tower_depth=1, **unused):
+        task_experts=2, shared_experts=2, tower_width=16, tower_depth=1):
   """PLE: ``num_levels`` (2) CGC levels with a shared gate between levels.
 
   model_kwargs: num_levels, task_experts (m_t, 2 per task), shared_experts (m_s, 2),
   width / depth (each expert's MLP: 32 × 1), tower_width / tower_depth (16 × 1).
   """
-  del input_shape, unused
+  del input_shape
   return _build(num_levels, "ple", num_tasks, output_size, width, depth, task_experts,
                 shared_experts, tower_width, tower_depth)

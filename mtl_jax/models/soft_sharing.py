@@ -45,12 +45,12 @@ class SoftSharingNet(MultiTaskNet):
 
 @register("soft_sharing")
 def soft_sharing(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2,
-                 soft_lambda=1e-3, soft_norm="l2", soft_heads=False, **unused):
+                 soft_lambda=1e-3, soft_norm="l2", soft_heads=False):
   """One network per task + λ·(pairwise parameter distances).
 
   model_kwargs: trunk, width, depth, soft_lambda (λ, default 1e-3), soft_norm
   (l2|squared|mean), soft_heads (penalise heads too).
   """
-  del input_shape, unused
+  del input_shape
   return SoftSharingNet(_trunk(trunk, width, depth), num_tasks, output_size, soft_lambda,
                         soft_norm, soft_heads)
