@@ -33,12 +33,13 @@ def init_params(key, t, d_in, hidden):
   k1, k2, k3 = jax.random.split(key, 3)
 
   def dense(k, n_in, n_out):
-    return {"w": jax.random.normal(k, (n_in, n_out)) * jnp.sqrt(2.0 / n_in),
-            "b": jnp.zeros((n_out,))}
+    return {
+      "w": jax.random.normal(k, (n_in, n_out)) * jnp.sqrt(2.0 / n_in),
+      "b": jnp.zeros((n_out,)),
+    }
 
   shared = {"l1": dense(k1, d_in, hidden), "l2": dense(k2, hidden, hidden)}
-  heads = {"w": jax.random.normal(k3, (t, hidden, 1)) / jnp.sqrt(hidden),
-           "b": jnp.zeros((t, 1))}
+  heads = {"w": jax.random.normal(k3, (t, hidden, 1)) / jnp.sqrt(hidden), "b": jnp.zeros((t, 1))}
   return {"shared": shared, "heads": heads}
 
 
@@ -56,8 +57,7 @@ def make_step(agg, opt):
   def step(params, opt_state, agg_state, x_TxBxD, y_TxB):
     g_shared, g_heads = per_task_grads(params["shared"], params["heads"], x_TxBxD, y_TxB)
     d_shared, agg_state = agg.update(g_shared, agg_state, params["shared"])
-    updates, opt_state = opt.update({"shared": d_shared, "heads": g_heads}, opt_state,
-                                    params)
+    updates, opt_state = opt.update({"shared": d_shared, "heads": g_heads}, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, agg_state
 
   return jax.jit(step, donate_argnums=(0, 1, 2))
@@ -106,10 +106,19 @@ def main(argv=None):
     base = bench("sum", t, args)
     for name in methods:
       step_s, compile_s = base if name == "sum" else bench(name, t, args)
-      print(json.dumps({"bench": "aggregators", "method": name, "T": t,
-                        "median_step_ms": round(1e3 * step_s, 3),
-                        "ratio_to_sum": round(step_s / base[0], 3),
-                        "compile_s": round(compile_s, 3)}), flush=True)
+      print(
+        json.dumps(
+          {
+            "bench": "aggregators",
+            "method": name,
+            "T": t,
+            "median_step_ms": round(1e3 * step_s, 3),
+            "ratio_to_sum": round(step_s / base[0], 3),
+            "compile_s": round(compile_s, 3),
+          }
+        ),
+        flush=True,
+      )
 
 
 if __name__ == "__main__":

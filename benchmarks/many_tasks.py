@@ -58,8 +58,11 @@ def measure(t: int, steps: int, repeats: int, default_step: bool) -> dict:
   t0 = time.perf_counter()
   compiled = chunk.lower(run.state).compile()
   compile_s = time.perf_counter() - t0
-  out = {"bench": "compile_default_step" if default_step else "many_tasks", "T": t,
-         "compile_s": round(compile_s, 3)}
+  out = {
+    "bench": "compile_default_step" if default_step else "many_tasks",
+    "T": t,
+    "compile_s": round(compile_s, 3),
+  }
   if default_step:
     return out
   state = run.state
@@ -73,13 +76,16 @@ def measure(t: int, steps: int, repeats: int, default_step: bool) -> dict:
     times.append((time.perf_counter() - t0) / steps * 1e3)
   stats = jax.devices()[0].memory_stats() or {}
   peak_dev = stats.get("peak_bytes_in_use")
-  out.update({
+  out.update(
+    {
       "median_step_ms": round(statistics.median(times), 3),
       # ru_maxrss is KiB on Linux: the whole process's peak (data, compiler, runtime).
       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
       "device_peak_mb": None if peak_dev is None else round(peak_dev / 2**20, 1),
-      "steps_per_chunk": steps, "backend": jax.default_backend(),
-  })
+      "steps_per_chunk": steps,
+      "backend": jax.default_backend(),
+    }
+  )
   return out
 
 
@@ -93,16 +99,19 @@ def main():
   parser.add_argument("--default_step", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.one:  # child process: one measurement
-    print(json.dumps(measure(args.one, args.steps, args.repeats, args.default_step)),
-          flush=True)
+    print(json.dumps(measure(args.one, args.steps, args.repeats, args.default_step)), flush=True)
     return
   jobs = [(int(t), False) for t in args.tasks.split(",") if t]
   jobs += [(int(t), True) for t in args.compile_default.split(",") if t]
   for t, default_step in jobs:
-    cmd = [sys.executable, __file__, f"--one={t}", f"--steps={args.steps}",
-           f"--repeats={args.repeats}"] + (["--default_step"] if default_step else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                          env=dict(os.environ))
+    cmd = [
+      sys.executable,
+      __file__,
+      f"--one={t}",
+      f"--steps={args.steps}",
+      f"--repeats={args.repeats}",
+    ] + (["--default_step"] if default_step else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ))
     if proc.returncode:
       sys.exit(f"T={t} failed:\n{proc.stderr[-3000:]}")
     print(proc.stdout.strip().splitlines()[-1], flush=True)

@@ -34,11 +34,25 @@ FLAGS = flags.FLAGS
 def model_config(name: str, base):
   """The architecture's own config (model_kwargs) on the common task set and schedule."""
   path = os.path.join(os.path.dirname(__file__), "configs", f"{name}.py")
-  config = (importlib.import_module(f"experiments.configs.{name}").get_config()
-            if os.path.exists(path) else synthetic.get_config(f"model={name}"))
+  config = (
+    importlib.import_module(f"experiments.configs.{name}").get_config()
+    if os.path.exists(path)
+    else synthetic.get_config(f"model={name}")
+  )
   config.model = name
-  for key in ("seed", "taskset", "taskset_kwargs", "num_steps", "batch_size", "learning_rate",
-              "optimizer", "tasks_per_batch", "log_every", "method", "method_kwargs"):
+  for key in (
+    "seed",
+    "taskset",
+    "taskset_kwargs",
+    "num_steps",
+    "batch_size",
+    "learning_rate",
+    "optimizer",
+    "tasks_per_batch",
+    "log_every",
+    "method",
+    "method_kwargs",
+  ):
     config[key] = base[key]
   config.baseline = ""
   return config
@@ -63,8 +77,9 @@ def main(argv):
       config = model_config(name, base)
       config.seed = seed
       runs.append(run_one(config, taskset, name, config.method, progress=False))
-    tasks = {t: {"mse": float(np.mean([r["tasks"][t]["mse"] for r in runs]))}
-             for t in taskset.names}
+    tasks = {
+      t: {"mse": float(np.mean([r["tasks"][t]["mse"] for r in runs]))} for t in taskset.names
+    }
     results[name] = {"tasks": tasks, "params": runs[0]["params"]}
     print(f"{name}: " + " ".join(f"{v['mse']:.4f}" for v in tasks.values()), flush=True)
   header = ["architecture", "θ^sh", "θ^{1..T}", "total"] + [f"{t} MSE" for t in taskset.names]
@@ -77,8 +92,10 @@ def main(argv):
     row = [name, str(p["shared"]), str(p["task_specific"]), str(p["total"])]
     row += [f"{r['tasks'][t]['mse']:.4f}" for t in taskset.names] + [f"{dm:+.2f}"]
     lines.append("| " + " | ".join(row) + " |")
-  table = (f"{taskset.name}, T = {taskset.num_tasks}, {FLAGS.num_steps} steps, "
-           f"{FLAGS.seeds} seed(s)\n\n" + "\n".join(lines))
+  table = (
+    f"{taskset.name}, T = {taskset.num_tasks}, {FLAGS.num_steps} steps, "
+    f"{FLAGS.seeds} seed(s)\n\n" + "\n".join(lines)
+  )
   print(table)
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:

@@ -73,10 +73,15 @@ class Checkpointer:
   def _manager(self, create: bool) -> ocp.CheckpointManager:
     # Naming the handlers lets a fresh process read metadata before any restore call.
     return ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(
-            max_to_keep=self.max_to_keep, create=create, cleanup_tmp_directories=create),
-        item_handlers={"state": ocp.StandardCheckpointHandler(),
-                       "config": ocp.JsonCheckpointHandler()})
+      self.directory,
+      options=ocp.CheckpointManagerOptions(
+        max_to_keep=self.max_to_keep, create=create, cleanup_tmp_directories=create
+      ),
+      item_handlers={
+        "state": ocp.StandardCheckpointHandler(),
+        "config": ocp.JsonCheckpointHandler(),
+      },
+    )
 
   def latest_step(self) -> int | None:
     return None if self._mngr is None else self._mngr.latest_step()
@@ -86,12 +91,16 @@ class Checkpointer:
 
   def _fail(self, step: int, what: str) -> CheckpointError:
     older = [s for s in self.all_steps() if s < step]
-    fallback = (f"delete {os.path.join(self.directory, str(step))} to resume from step "
-                f"{older[-1]}, " if older else "")
+    fallback = (
+      f"delete {os.path.join(self.directory, str(step))} to resume from step {older[-1]}, "
+      if older
+      else ""
+    )
     return CheckpointError(
-        f"cannot resume from checkpoint {os.path.join(self.directory, str(step))}: {what}. "
-        f"To continue: {fallback}delete {self.directory} (and the run's metrics.jsonl) to "
-        "start this run over, or pass a fresh --workdir.")
+      f"cannot resume from checkpoint {os.path.join(self.directory, str(step))}: {what}. "
+      f"To continue: {fallback}delete {self.directory} (and the run's metrics.jsonl) to "
+      "start this run over, or pass a fresh --workdir."
+    )
 
   def restore(self, target: Any, config: dict) -> Any:
     """Restores the latest checkpoint into the structure, shapes and shardings of ``target``.
@@ -116,33 +125,55 @@ class Checkpointer:
     step = self.latest_step()
     if step is None:
       return None
-    saved_config = self._read(step, "config", lambda: self._mngr.restore(
-        step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config)
+    saved_config = self._read(
+      step,
+      "config",
+      lambda: (
+        self._mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config
+      ),
+    )
     diffs = config_differences(saved_config or {}, config)
     if diffs:
-      raise self._fail(step, "it was written with a different config ("
-                       + "; ".join(diffs[:8]) + (" ..." if len(diffs) > 8 else "") + ")")
+      raise self._fail(
+        step,
+        "it was written with a different config ("
+        + "; ".join(diffs[:8])
+        + (" ..." if len(diffs) > 8 else "")
+        + ")",
+      )
     abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), target)
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), target
+    )
     meta = self._read(step, "array metadata", lambda: self._mngr.item_metadata(step)["state"])
-    saved = {_key_name(p): m for p, m in jax.tree_util.tree_flatten_with_path(
-        getattr(meta, "tree", meta))[0] if hasattr(m, "shape")}
+    saved = {
+      _key_name(p): m
+      for p, m in jax.tree_util.tree_flatten_with_path(getattr(meta, "tree", meta))[0]
+      if hasattr(m, "shape")
+    }
     want = {_key_name(p): x for p, x in jax.tree_util.tree_flatten_with_path(abstract)[0]}
     problems = [f"{k} missing" for k in want if k not in saved]
     problems += [f"{k} unexpected" for k in saved if k not in want]
-    problems += [f"{k}: saved {tuple(saved[k].shape)} {saved[k].dtype}, model needs "
-                 f"{tuple(x.shape)} {x.dtype}" for k, x in want.items()
-                 if k in saved and (tuple(saved[k].shape) != tuple(x.shape)
-                                    or saved[k].dtype != x.dtype)]
+    problems += [
+      f"{k}: saved {tuple(saved[k].shape)} {saved[k].dtype}, model needs {tuple(x.shape)} {x.dtype}"
+      for k, x in want.items()
+      if k in saved and (tuple(saved[k].shape) != tuple(x.shape) or saved[k].dtype != x.dtype)
+    ]
     if problems:
-      raise self._fail(step, "its arrays do not fit this model (" + "; ".join(problems[:6])
-                       + (" ..." if len(problems) > 6 else "") + ")")
+      raise self._fail(
+        step,
+        "its arrays do not fit this model ("
+        + "; ".join(problems[:6])
+        + (" ..." if len(problems) > 6 else "")
+        + ")",
+      )
 
     def load():
       restored = self._mngr.restore(
-          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))).state
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+      ).state
       return jax.block_until_ready(
-          {_key_name(p): x for p, x in jax.tree_util.tree_flatten_with_path(restored)[0]})
+        {_key_name(p): x for p, x in jax.tree_util.tree_flatten_with_path(restored)[0]}
+      )
 
     got = self._read(step, "arrays", load)
     # Orbax may hand back containers of its own choosing: rebuild the target's structure
@@ -168,9 +199,13 @@ class Checkpointer:
     """Saves asynchronously (the device→host copy happens before this returns)."""
     if self._mngr is None:
       self._mngr = self._manager(create=True)
-    self._mngr.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state),
-        config=ocp.args.JsonSave(json.loads(json.dumps(config)))), force=True)
+    self._mngr.save(
+      step,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(json.loads(json.dumps(config)))
+      ),
+      force=True,
+    )
 
   def wait(self):
     """Blocks until pending saves are on disk."""

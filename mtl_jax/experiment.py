@@ -39,8 +39,15 @@ from mtl_jax.data.sampling import DeviceData
 from mtl_jax.tasks import TaskSet
 from mtl_jax.train import make_chunk, make_optimizer, make_train_step, method_kind
 
-__all__ = ["CheckpointError", "NonFiniteError", "prepare_run", "run_one", "train_and_evaluate",
-           "train_run", "validate_config"]
+__all__ = [
+  "CheckpointError",
+  "NonFiniteError",
+  "prepare_run",
+  "run_one",
+  "train_and_evaluate",
+  "train_run",
+  "validate_config",
+]
 
 
 class NonFiniteError(FloatingPointError):
@@ -74,9 +81,14 @@ def build_model(config: ml_collections.ConfigDict, taskset: TaskSet, name: str |
     kwargs = {k: v for k, v in kwargs.items() if k in accepted}
     kwargs.update(dict(config.get("baseline_kwargs", {}) or {}))
   try:
-    return models.get(name, num_tasks=taskset.num_tasks, output_size=taskset.output_size,
-                      input_shape=taskset.input_shape, descriptors=taskset.descriptors,
-                      **kwargs)
+    return models.get(
+      name,
+      num_tasks=taskset.num_tasks,
+      output_size=taskset.output_size,
+      input_shape=taskset.input_shape,
+      descriptors=taskset.descriptors,
+      **kwargs,
+    )
   except TypeError as e:
     raise ValueError(f"model {name!r}: bad config.model_kwargs {sorted(kwargs)}: {e}") from e
 
@@ -107,14 +119,16 @@ def validate_config(config: ml_collections.ConfigDict, taskset: TaskSet | None =
   if config.model not in models.names():
     raise ValueError(f"unknown model {config.model!r}; valid names: {', '.join(models.names())}")
   if config.get("baseline") and config.baseline not in models.names():
-    raise ValueError(f"unknown baseline model {config.baseline!r}; valid names: "
-                     f"{', '.join(models.names())}")
+    raise ValueError(
+      f"unknown baseline model {config.baseline!r}; valid names: {', '.join(models.names())}"
+    )
   method_kind(config.method)
   if config.get("baseline"):
     method_kind(config.get("baseline_method", "equal"))
   if config.taskset not in data_lib.names():
-    raise ValueError(f"unknown task set {config.taskset!r}; valid names: "
-                     f"{', '.join(data_lib.names())}")
+    raise ValueError(
+      f"unknown task set {config.taskset!r}; valid names: {', '.join(data_lib.names())}"
+    )
   if config.num_steps < 1:
     raise ValueError(f"num_steps must be >= 1, got {config.num_steps}")
   if config.batch_size < 1:
@@ -122,17 +136,21 @@ def validate_config(config: ml_collections.ConfigDict, taskset: TaskSet | None =
   if config.log_every < 1:
     raise ValueError(f"log_every must be >= 1, got {config.log_every}")
   if config.get("checkpoint_every", 0) < 0:
-    raise ValueError(f"checkpoint_every must be >= 0 (0: only at the end), got "
-                     f"{config.checkpoint_every}")
+    raise ValueError(
+      f"checkpoint_every must be >= 0 (0: only at the end), got {config.checkpoint_every}"
+    )
   if taskset is not None:
     t = taskset.num_tasks
     k = config.tasks_per_batch or t
     if not 1 <= k <= t:
-      raise ValueError(f"tasks_per_batch (K) = {k} but the task set has T = {t} tasks; "
-                       "need 1 <= K <= T (0 means K = T)")
+      raise ValueError(
+        f"tasks_per_batch (K) = {k} but the task set has T = {t} tasks; "
+        "need 1 <= K <= T (0 means K = T)"
+      )
     if config.get("num_tasks") and config.num_tasks != t:
-      raise ValueError(f"config.num_tasks = {config.num_tasks} but task set "
-                       f"{taskset.name!r} has {t} tasks")
+      raise ValueError(
+        f"config.num_tasks = {config.num_tasks} but task set {taskset.name!r} has {t} tasks"
+      )
     _check_method(config, config.method, t)
     if config.get("baseline"):
       _check_method(config, config.get("baseline_method", "equal"), t)
@@ -147,16 +165,23 @@ class Run:
   taskset: TaskSet
   model: Any
   data: DeviceData
-  state: Any                     # TrainState, placed on the mesh
+  state: Any  # TrainState, placed on the mesh
   train_step: Callable
-  mesh: Any                      # jax.sharding.Mesh or None (single device)
+  mesh: Any  # jax.sharding.Mesh or None (single device)
   state_shardings: Any
   ckpt: Checkpointer | None
-  start_step: int                # 0, or the restored checkpoint's step
+  start_step: int  # 0, or the restored checkpoint's step
 
 
-def prepare_run(config: ml_collections.ConfigDict, taskset: TaskSet, model_name: str,
-                method: str, *, ckpt_dir: str | None = None, mesh=None) -> Run:
+def prepare_run(
+  config: ml_collections.ConfigDict,
+  taskset: TaskSet,
+  model_name: str,
+  method: str,
+  *,
+  ckpt_dir: str | None = None,
+  mesh=None,
+) -> Run:
   """Builds the model, optimizer and state and restores the latest checkpoint, if any.
 
   Raises ``ValueError`` / :class:`CheckpointError` (a corrupt or incompatible
@@ -164,14 +189,26 @@ def prepare_run(config: ml_collections.ConfigDict, taskset: TaskSet, model_name:
   """
   data = DeviceData.from_taskset(taskset)
   model = build_model(config, taskset, model_name)
-  optimizer = make_optimizer(config.optimizer, config.learning_rate,
-                             config.get("weight_decay", 0.0), config.get("clip_norm", 0.0),
-                             config.get("schedule", "constant"), config.num_steps)
+  optimizer = make_optimizer(
+    config.optimizer,
+    config.learning_rate,
+    config.get("weight_decay", 0.0),
+    config.get("clip_norm", 0.0),
+    config.get("schedule", "constant"),
+    config.num_steps,
+  )
   k = config.tasks_per_batch or taskset.num_tasks
   init_state, train_step = make_train_step(
-      model, data, optimizer, method, dict(config.get("method_kwargs", {}) or {}),
-      tasks_per_batch=k, batch_size=config.batch_size, shared_inputs=taskset.shared_inputs,
-      constrain_batch=None if mesh is None else sharding.batch_constraint(mesh))
+    model,
+    data,
+    optimizer,
+    method,
+    dict(config.get("method_kwargs", {}) or {}),
+    tasks_per_batch=k,
+    batch_size=config.batch_size,
+    shared_inputs=taskset.shared_inputs,
+    constrain_batch=None if mesh is None else sharding.batch_constraint(mesh),
+  )
 
   def init(x):
     rng = jax.random.PRNGKey(config.seed)
@@ -195,9 +232,10 @@ def prepare_run(config: ml_collections.ConfigDict, taskset: TaskSet, model_name:
       if start > config.num_steps:
         ckpt.close()
         raise CheckpointError(
-            f"the latest checkpoint in {ckpt.directory} is at step {start}, past "
-            f"num_steps = {config.num_steps}; raise --config.num_steps, or use a fresh "
-            "--workdir to train a shorter run")
+          f"the latest checkpoint in {ckpt.directory} is at step {start}, past "
+          f"num_steps = {config.num_steps}; raise --config.num_steps, or use a fresh "
+          "--workdir to train a shorter run"
+        )
   return Run(config, taskset, model, data, state, train_step, mesh, shardings, ckpt, start)
 
 
@@ -222,23 +260,35 @@ def _continue_log(path: str, step: int):
   os.replace(tmp, path)
 
 
-def _nonfinite_message(taskset: TaskSet, m: dict, desc: str, ckpt: Checkpointer | None,
-                       first: int, last: int) -> str:
+def _nonfinite_message(
+  taskset: TaskSet, m: dict, desc: str, ckpt: Checkpointer | None, first: int, last: int
+) -> str:
   bad = [name for name, b in zip(taskset.names, np.asarray(m["nonfinite_tasks"])) if b]
-  what = (f"the loss of task(s) {', '.join(bad[:10])}"
-          + (f" and {len(bad) - 10} more" if len(bad) > 10 else "") + " is NaN/Inf"
-          if bad else "the update (weighted loss, gradient or optimizer step) is NaN/Inf "
-          "while every task loss was finite")
+  what = (
+    f"the loss of task(s) {', '.join(bad[:10])}"
+    + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+    + " is NaN/Inf"
+    if bad
+    else "the update (weighted loss, gradient or optimizer step) is NaN/Inf "
+    "while every task loss was finite"
+  )
   saved = ckpt.latest_step() if ckpt is not None else None
-  return (f"{desc or 'training'}: non-finite values at step {int(m['nonfinite_step'])}: {what}. "
-          f"Nothing from steps {first}..{last} was logged or saved; the latest checkpoint is "
-          + (f"step {saved}" if saved is not None else "none")
-          + ". Try a lower learning_rate or clip_norm > 0"
-          + (", and check these tasks' data." if bad else "."))
+  return (
+    f"{desc or 'training'}: non-finite values at step {int(m['nonfinite_step'])}: {what}. "
+    f"Nothing from steps {first}..{last} was logged or saved; the latest checkpoint is "
+    + (f"step {saved}" if saved is not None else "none")
+    + ". Try a lower learning_rate or clip_norm > 0"
+    + (", and check these tasks' data." if bad else ".")
+  )
 
 
-def train_run(run: Run, log_path: str | None = None, progress: bool = True,
-              desc: str = "", evaluate: bool = True) -> dict:
+def train_run(
+  run: Run,
+  log_path: str | None = None,
+  progress: bool = True,
+  desc: str = "",
+  evaluate: bool = True,
+) -> dict:
   """Trains ``run`` from its start step to ``config.num_steps``; evaluates on the test split.
 
   Logs each chunk to ``log_path`` (continuing a resumed file), checkpoints at the first
@@ -261,40 +311,45 @@ def train_run(run: Run, log_path: str | None = None, progress: bool = True,
     _continue_log(log_path, run.start_step)
   log = open(log_path, "a") if log_path and writer else None
   if run.start_step:
-    logging.info("%s: resuming from checkpoint step %d (%s)", desc or "run", run.start_step,
-                 run.ckpt.directory)
+    logging.info(
+      "%s: resuming from checkpoint step %d (%s)", desc or "run", run.start_step, run.ckpt.directory
+    )
   t0 = time.time()
   steps_done = last_saved = run.start_step
-  bar = tqdm.tqdm(total=config.num_steps, initial=steps_done, desc=desc,
-                  disable=not progress, leave=False)
+  bar = tqdm.tqdm(
+    total=config.num_steps, initial=steps_done, desc=desc, disable=not progress, leave=False
+  )
   try:
     while steps_done < config.num_steps:
       n = min(chunk, config.num_steps - steps_done)
       if n not in runners:
         fn = make_chunk(run.train_step, n)
-        runners[n] = fn if run.mesh is None else sharding.jit_sharded(
-            fn, run.state_shardings, run.mesh)
+        runners[n] = (
+          fn if run.mesh is None else sharding.jit_sharded(fn, run.state_shardings, run.mesh)
+        )
       new_state, m = runners[n](state)
       m = jax.device_get(m)
       if int(m["nonfinite_step"]) >= 0:
         if run.ckpt is not None:
           run.ckpt.wait()  # the last good checkpoint must be complete before we stop
-        raise NonFiniteError(_nonfinite_message(taskset, m, desc, run.ckpt, steps_done + 1,
-                                                steps_done + n))
+        raise NonFiniteError(
+          _nonfinite_message(taskset, m, desc, run.ckpt, steps_done + 1, steps_done + n)
+        )
       state = new_state
       steps_done += n
       bar.update(n)
       count = np.asarray(m["loss_count"])
       per_task = np.where(count > 0, np.asarray(m["loss_sum"]) / np.maximum(count, 1), np.nan)
       record = {
-          "step": steps_done,
-          "loss": float(m["loss"]),
-          "losses": {name: (None if math.isnan(v) else float(v))
-                     for name, v in zip(taskset.names, per_task)},
-          "grad_norm": float(m["grad_norm"]),
-          "update_norm": float(m["update_norm"]),
-          "param_norm": float(m["param_norm"]),
-          "elapsed_s": round(time.time() - t0, 3),
+        "step": steps_done,
+        "loss": float(m["loss"]),
+        "losses": {
+          name: (None if math.isnan(v) else float(v)) for name, v in zip(taskset.names, per_task)
+        },
+        "grad_norm": float(m["grad_norm"]),
+        "update_norm": float(m["update_norm"]),
+        "param_norm": float(m["param_norm"]),
+        "elapsed_s": round(time.time() - t0, 3),
       }
       if log:
         log.write(json.dumps(record) + "\n")
@@ -313,12 +368,16 @@ def train_run(run: Run, log_path: str | None = None, progress: bool = True,
       run.ckpt.close()
   test = _evaluate(run.model, run.mesh)(state.params, run.data) if evaluate else None
   counts = {
-      "shared": models.count_params(state.params["shared"]),
-      "task_specific": models.count_params(state.params["tasks"]),
+    "shared": models.count_params(state.params["shared"]),
+    "task_specific": models.count_params(state.params["tasks"]),
   }
   counts["total"] = counts["shared"] + counts["task_specific"]
-  return {"tasks": metrics_lib.metrics_by_task(taskset, jax.device_get(test)) if evaluate else {},
-          "params": counts, "train_time_s": round(time.time() - t0, 2), "state": state}
+  return {
+    "tasks": metrics_lib.metrics_by_task(taskset, jax.device_get(test)) if evaluate else {},
+    "params": counts,
+    "train_time_s": round(time.time() - t0, 2),
+    "state": state,
+  }
 
 
 def _evaluate(model, mesh) -> Callable:
@@ -328,9 +387,18 @@ def _evaluate(model, mesh) -> Callable:
   return jax.jit(fn, out_shardings=sharding.replicated(mesh))
 
 
-def run_one(config, taskset: TaskSet, model_name: str, method: str, log_path: str | None = None,
-            progress: bool = True, desc: str = "", *, ckpt_dir: str | None = None,
-            mesh=None) -> dict:
+def run_one(
+  config,
+  taskset: TaskSet,
+  model_name: str,
+  method: str,
+  log_path: str | None = None,
+  progress: bool = True,
+  desc: str = "",
+  *,
+  ckpt_dir: str | None = None,
+  mesh=None,
+) -> dict:
   """Trains one model on a task set; returns final test metrics and parameter counts.
 
   ``ckpt_dir`` enables checkpoints and resume; ``mesh`` (see :mod:`mtl_jax.sharding`)
@@ -346,8 +414,7 @@ def _check_workdir_early(workdir: str):
   while not os.path.exists(path):
     path = os.path.dirname(path)
   if not os.path.isdir(path) or not os.access(path, os.W_OK):
-    raise ValueError(f"workdir {workdir!r} cannot be written: {path!r} is not a writable "
-                     "directory")
+    raise ValueError(f"workdir {workdir!r} cannot be written: {path!r} is not a writable directory")
 
 
 def _check_workdir(workdir: str):
@@ -361,8 +428,14 @@ def _check_workdir(workdir: str):
     raise ValueError(f"workdir {workdir!r} cannot be written: {e}") from e
 
 
-def format_table(taskset: TaskSet, mtl: dict, single: dict | None, per: dict | None,
-                 mtl_name: str, single_name: str | None) -> str:
+def format_table(
+  taskset: TaskSet,
+  mtl: dict,
+  single: dict | None,
+  per: dict | None,
+  mtl_name: str,
+  single_name: str | None,
+) -> str:
   head = f"{'task':<14}{'metric':<10}{mtl_name:>14}"
   if single is not None:
     head += f"{single_name:>14}{'rel. Δ %':>10}"
@@ -376,8 +449,9 @@ def format_table(taskset: TaskSet, mtl: dict, single: dict | None, per: dict | N
   return "\n".join(lines)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       progress: bool = True) -> dict:
+def train_and_evaluate(
+  config: ml_collections.ConfigDict, workdir: str, progress: bool = True
+) -> dict:
   """Trains ``config.model`` (and ``config.baseline``), evaluates, writes the workdir.
 
   Resumes each run from ``workdir[/baseline]/checkpoints`` when one exists.
@@ -397,14 +471,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   validate_config(config, taskset)
   _check_workdir_early(workdir)
   mesh = sharding.make_mesh(config.get("mesh"))
-  main_run = prepare_run(config, taskset, config.model, config.method, mesh=mesh,
-                         ckpt_dir=os.path.join(workdir, "checkpoints"))
+  main_run = prepare_run(
+    config,
+    taskset,
+    config.model,
+    config.method,
+    mesh=mesh,
+    ckpt_dir=os.path.join(workdir, "checkpoints"),
+  )
   base_run = None
   try:
     if config.get("baseline"):
-      base_run = prepare_run(config, taskset, config.baseline,
-                             config.get("baseline_method", "equal"), mesh=mesh,
-                             ckpt_dir=os.path.join(workdir, "baseline", "checkpoints"))
+      base_run = prepare_run(
+        config,
+        taskset,
+        config.baseline,
+        config.get("baseline_method", "equal"),
+        mesh=mesh,
+        ckpt_dir=os.path.join(workdir, "baseline", "checkpoints"),
+      )
     _check_workdir(workdir)
   except Exception:
     main_run.ckpt.close()
@@ -413,29 +498,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if writer:
     _atomic_write_json(os.path.join(workdir, "config.json"), config.to_dict())
 
-  main = train_run(main_run, os.path.join(workdir, "metrics.jsonl"), progress,
-                   desc=config.model)
+  main = train_run(main_run, os.path.join(workdir, "metrics.jsonl"), progress, desc=config.model)
   summary = {
-      "taskset": taskset.name, "model": config.model, "method": config.method,
-      "num_steps": config.num_steps, "seed": config.seed,
-      "tasks": main["tasks"], "params": main["params"], "train_time_s": main["train_time_s"],
+    "taskset": taskset.name,
+    "model": config.model,
+    "method": config.method,
+    "num_steps": config.num_steps,
+    "seed": config.seed,
+    "tasks": main["tasks"],
+    "params": main["params"],
+    "train_time_s": main["train_time_s"],
   }
   single = per = None
   if base_run is not None:
     if writer:
       os.makedirs(os.path.join(workdir, "baseline"), exist_ok=True)
-    base = train_run(base_run, os.path.join(workdir, "baseline", "metrics.jsonl"), progress,
-                     desc=config.baseline)
+    base = train_run(
+      base_run, os.path.join(workdir, "baseline", "metrics.jsonl"), progress, desc=config.baseline
+    )
     single = base["tasks"]
     dm, per = metrics_lib.delta_m(taskset, main["tasks"], single)
-    summary["baseline"] = {"model": config.baseline, "tasks": single, "params": base["params"],
-                           "train_time_s": base["train_time_s"]}
+    summary["baseline"] = {
+      "model": config.baseline,
+      "tasks": single,
+      "params": base["params"],
+      "train_time_s": base["train_time_s"],
+    }
     summary["delta_m"] = dm
     summary["relative_improvement_percent"] = per
   table = format_table(taskset, main["tasks"], single, per, config.model, config.get("baseline"))
   if single is not None:
-    table += f"\nΔm% ({config.model} vs {config.baseline}, positive is better): " \
-             f"{summary['delta_m']:+.2f}"
+    table += (
+      f"\nΔm% ({config.model} vs {config.baseline}, positive is better): {summary['delta_m']:+.2f}"
+    )
   summary["table"] = table
   if writer:
     _atomic_write_json(os.path.join(workdir, "summary.json"), summary)

@@ -15,8 +15,9 @@ from mtl_jax.tasks import KIND_ID
 _NEG = -1e9
 
 
-def per_example_loss(out: jax.Array, y: jax.Array, kind: jax.Array,
-                     out_mask: jax.Array) -> jax.Array:
+def per_example_loss(
+  out: jax.Array, y: jax.Array, kind: jax.Array, out_mask: jax.Array
+) -> jax.Array:
   """Loss of each example of one task.
 
   Args:
@@ -33,15 +34,17 @@ def per_example_loss(out: jax.Array, y: jax.Array, kind: jax.Array,
   valid = out_mask.astype(out.dtype)
   n_valid = jnp.maximum(valid.sum(), 1.0)
   # Pad labels / cut them to the output width so every branch has shape [B, O].
-  y_o = jnp.zeros(out.shape, out.dtype).at[:, : min(o, y.shape[-1])].set(
-      y[:, : min(o, y.shape[-1])])
+  y_o = (
+    jnp.zeros(out.shape, out.dtype).at[:, : min(o, y.shape[-1])].set(y[:, : min(o, y.shape[-1])])
+  )
   logits = jnp.where(out_mask[None], out, _NEG)
   labels = y[:, 0].astype(jnp.int32)
   ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
   bce = (optax.sigmoid_binary_cross_entropy(out, y_o) * valid).sum(-1) / n_valid
   se = (jnp.square(out - y_o) * valid).sum(-1) / n_valid
-  return jnp.where(kind == KIND_ID["softmax_ce"], ce,
-                   jnp.where(kind == KIND_ID["sigmoid_ce"], bce, se))
+  return jnp.where(
+    kind == KIND_ID["softmax_ce"], ce, jnp.where(kind == KIND_ID["sigmoid_ce"], bce, se)
+  )
 
 
 def task_loss(out, y, kind, out_mask, weights=None) -> jax.Array:

@@ -51,8 +51,9 @@ def evaluate(model, params, data, split: str = "test") -> dict[str, jax.Array]:
   x, y, n = getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), getattr(data, f"n_{split}")
   t = x.shape[0]
   out = model.apply(params, x, jnp.arange(t))
-  return jax.vmap(task_metrics)(out, y, data.kind, data.out_mask, n, data.label_mean,
-                                data.label_std)
+  return jax.vmap(task_metrics)(
+    out, y, data.kind, data.out_mask, n, data.label_mean, data.label_std
+  )
 
 
 def metrics_by_task(taskset: TaskSet, metrics: dict) -> dict[str, dict[str, float]]:

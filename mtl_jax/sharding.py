@@ -74,21 +74,23 @@ def mesh_shape(mesh_config: Any, num_devices: int) -> tuple[int, int]:
     raise ValueError("config.mesh: at most one of data, task may be -1")
   for name, v in (("data", data), ("task", task)):
     if v == 0 or v < -1:
-      raise ValueError(f"config.mesh.{name} must be >= 1 or -1 (all remaining devices), "
-                       f"got {v}")
+      raise ValueError(f"config.mesh.{name} must be >= 1 or -1 (all remaining devices), got {v}")
   if data == -1 or task == -1:
     fixed_name, fixed = ("task", task) if data == -1 else ("data", data)
     if num_devices % fixed:
-      raise ValueError(f"config.mesh: {num_devices} devices do not split evenly by "
-                       f"{fixed_name}={fixed}")
+      raise ValueError(
+        f"config.mesh: {num_devices} devices do not split evenly by {fixed_name}={fixed}"
+      )
     if data == -1:
       data = num_devices // task
     else:
       task = num_devices // data
   if data * task > num_devices:
-    raise ValueError(f"config.mesh: data={data} x task={task} needs {data * task} devices but "
-                     f"only {num_devices} are visible (set config.mesh.data/task, or "
-                     "XLA_FLAGS=--xla_force_host_platform_device_count=N on CPU)")
+    raise ValueError(
+      f"config.mesh: data={data} x task={task} needs {data * task} devices but "
+      f"only {num_devices} are visible (set config.mesh.data/task, or "
+      "XLA_FLAGS=--xla_force_host_platform_device_count=N on CPU)"
+    )
   return data, task
 
 
@@ -107,9 +109,11 @@ def make_mesh(mesh_config: Any, devices: list | None = None) -> Mesh | None:
 def check_batch(mesh: Mesh | None, batch_size: int):
   """The example axis B is split over ``"data"``, so it must divide evenly."""
   if mesh is not None and batch_size % mesh.shape["data"]:
-    raise ValueError(f"batch_size = {batch_size} is not divisible by the mesh's data axis "
-                     f"({mesh.shape['data']} devices); change config.batch_size or "
-                     "config.mesh.data")
+    raise ValueError(
+      f"batch_size = {batch_size} is not divisible by the mesh's data axis "
+      f"({mesh.shape['data']} devices); change config.batch_size or "
+      "config.mesh.data"
+    )
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -173,5 +177,9 @@ def jit_sharded(fn: Callable, state_shardings: Any, mesh: Mesh) -> Callable:
   donated buffers are reused and the chunk never recompiles; metrics come back replicated
   (every process can read them).
   """
-  return jax.jit(fn, in_shardings=(state_shardings,),
-                 out_shardings=(state_shardings, replicated(mesh)), donate_argnums=0)
+  return jax.jit(
+    fn,
+    in_shardings=(state_shardings,),
+    out_shardings=(state_shardings, replicated(mesh)),
+    donate_argnums=0,
+  )

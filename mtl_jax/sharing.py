@@ -72,8 +72,9 @@ def to_tasks(params: dict, keys, num_tasks: int) -> dict:
   """Moves ``params["shared"][key]`` to the task stack as T identical copies."""
   shared, tasks = dict(params["shared"]), dict(params["tasks"])
   for key in keys:
-    tasks[key] = jax.tree.map(lambda p: jnp.broadcast_to(p, (num_tasks,) + p.shape),
-                              shared.pop(key))
+    tasks[key] = jax.tree.map(
+      lambda p: jnp.broadcast_to(p, (num_tasks,) + p.shape), shared.pop(key)
+    )
   return merge_params(shared, tasks)
 
 

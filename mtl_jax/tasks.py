@@ -45,7 +45,8 @@ class TaskSpec:
   def __post_init__(self):
     if self.loss not in LOSS_KINDS:
       raise ValueError(
-          f"task {self.name!r}: unknown loss {self.loss!r}; expected one of {LOSS_KINDS}")
+        f"task {self.name!r}: unknown loss {self.loss!r}; expected one of {LOSS_KINDS}"
+      )
     if self.output_size < 1:
       raise ValueError(f"task {self.name!r}: output_size must be >= 1, got {self.output_size}")
 
@@ -134,21 +135,26 @@ def _as_label_matrix(spec: TaskSpec, y: np.ndarray, width: int, where: str) -> n
   y = np.asarray(y)
   if spec.loss == "softmax_ce":
     if y.ndim != 1:
-      raise ValueError(f"task {spec.name!r} ({where}): softmax labels must be 1-D class "
-                       f"indices, got shape {y.shape}")
+      raise ValueError(
+        f"task {spec.name!r} ({where}): softmax labels must be 1-D class "
+        f"indices, got shape {y.shape}"
+      )
     if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
       raise ValueError(f"task {spec.name!r} ({where}): class labels must be integers")
     if y.size and (y.min() < 0 or y.max() >= spec.output_size):
       raise ValueError(
-          f"task {spec.name!r} ({where}): labels out of range: found "
-          f"[{int(y.min())}, {int(y.max())}], expected 0..{spec.output_size - 1}")
+        f"task {spec.name!r} ({where}): labels out of range: found "
+        f"[{int(y.min())}, {int(y.max())}], expected 0..{spec.output_size - 1}"
+      )
     y = y[:, None]
   else:
     if y.ndim == 1:
       y = y[:, None]
     if y.ndim != 2 or y.shape[1] != spec.output_size:
-      raise ValueError(f"task {spec.name!r} ({where}): labels must have shape "
-                       f"[N, {spec.output_size}], got {y.shape}")
+      raise ValueError(
+        f"task {spec.name!r} ({where}): labels must have shape "
+        f"[N, {spec.output_size}], got {y.shape}"
+      )
     if spec.loss == "sigmoid_ce" and not np.all((y == 0) | (y == 1)):
       raise ValueError(f"task {spec.name!r} ({where}): sigmoid labels must be 0 or 1")
   out = np.zeros((len(y), width), np.float32)
@@ -157,14 +163,14 @@ def _as_label_matrix(spec: TaskSpec, y: np.ndarray, width: int, where: str) -> n
 
 
 def make_taskset(
-    name: str,
-    specs: Sequence[TaskSpec],
-    train: Sequence[tuple[np.ndarray, np.ndarray]],
-    test: Sequence[tuple[np.ndarray, np.ndarray]],
-    *,
-    descriptors: np.ndarray | None = None,
-    shared_inputs: bool = False,
-    standardize_labels: bool = True,
+  name: str,
+  specs: Sequence[TaskSpec],
+  train: Sequence[tuple[np.ndarray, np.ndarray]],
+  test: Sequence[tuple[np.ndarray, np.ndarray]],
+  *,
+  descriptors: np.ndarray | None = None,
+  shared_inputs: bool = False,
+  standardize_labels: bool = True,
 ) -> TaskSet:
   """Validates per-task ``(x, y)`` splits and packs them into a padded :class:`TaskSet`.
 
@@ -189,8 +195,7 @@ def make_taskset(
     raise ValueError(f"task set {name!r}: duplicate task names {names}")
   for split, data in (("train", train), ("test", test)):
     if len(data) != len(specs):
-      raise ValueError(f"task set {name!r}: {len(specs)} task specs but {len(data)} "
-                       f"{split} splits")
+      raise ValueError(f"task set {name!r}: {len(specs)} task specs but {len(data)} {split} splits")
   width = max(1, max(s.output_size if s.loss != "softmax_ce" else 1 for s in specs))
   packed = {}
   input_shape = None
@@ -202,8 +207,9 @@ def make_taskset(
       if len(x) == 0:
         raise ValueError(f"task {spec.name!r}: empty {split} dataset")
       if len(x) != len(y):
-        raise ValueError(f"task {spec.name!r} ({where}): x has {len(x)} examples but y "
-                         f"has {len(y)}")
+        raise ValueError(
+          f"task {spec.name!r} ({where}): x has {len(x)} examples but y has {len(y)}"
+        )
       if not np.all(np.isfinite(x)):
         raise ValueError(f"task {spec.name!r} ({where}): inputs contain NaN or Inf")
       if not np.all(np.isfinite(np.asarray(y, np.float64))):
@@ -211,8 +217,10 @@ def make_taskset(
       if input_shape is None:
         input_shape = x.shape[1:]
       elif x.shape[1:] != input_shape:
-        raise ValueError(f"task {spec.name!r} ({where}): input shape {x.shape[1:]} differs "
-                         f"from the first task's {input_shape}")
+        raise ValueError(
+          f"task {spec.name!r} ({where}): input shape {x.shape[1:]} differs "
+          f"from the first task's {input_shape}"
+        )
       xs.append(x)
       ys.append(_as_label_matrix(spec, y, width, where))
     n = np.array([len(x) for x in xs], np.int32)
@@ -235,13 +243,20 @@ def make_taskset(
   if descriptors is not None:
     descriptors = np.asarray(descriptors, np.float32)
     if descriptors.ndim != 2 or descriptors.shape[0] != len(specs):
-      raise ValueError(f"task set {name!r}: descriptors must be [T={len(specs)}, d], got "
-                       f"{descriptors.shape}")
+      raise ValueError(
+        f"task set {name!r}: descriptors must be [T={len(specs)}, d], got {descriptors.shape}"
+      )
   return TaskSet(
-      name=name, specs=specs,
-      x_train=packed["train"][0], y_train=packed["train"][1].astype(np.float32),
-      n_train=packed["train"][2],
-      x_test=packed["test"][0], y_test=packed["test"][1].astype(np.float32),
-      n_test=packed["test"][2],
-      descriptors=descriptors, shared_inputs=shared_inputs,
-      label_mean=mean, label_std=std)
+    name=name,
+    specs=specs,
+    x_train=packed["train"][0],
+    y_train=packed["train"][1].astype(np.float32),
+    n_train=packed["train"][2],
+    x_test=packed["test"][0],
+    y_test=packed["test"][1].astype(np.float32),
+    n_test=packed["test"][2],
+    descriptors=descriptors,
+    shared_inputs=shared_inputs,
+    label_mean=mean,
+    label_std=std,
+  )

@@ -30,11 +30,11 @@ _REP_GRAD_METHODS = ("mgda_ub",)
 
 
 class TrainState(NamedTuple):
-  step: jax.Array          # int32 scalar
-  params: Any              # {"shared": θ^sh, "tasks": θ^{1..T} stacked}
+  step: jax.Array  # int32 scalar
+  params: Any  # {"shared": θ^sh, "tasks": θ^{1..T} stacked}
   opt_state: Any
-  method_state: Any        # weighting or aggregator state
-  rng: jax.Array           # base key; step keys are fold_in(rng, step)
+  method_state: Any  # weighting or aggregator state
+  rng: jax.Array  # base key; step keys are fold_in(rng, step)
 
 
 def method_kind(name: str) -> str:
@@ -44,13 +44,19 @@ def method_kind(name: str) -> str:
   if name in aggregators.names():
     return "aggregator"
   raise ValueError(
-      f"unknown method {name!r}; loss weightings: {', '.join(weighting.names())}; "
-      f"gradient aggregators: {', '.join(aggregators.names())}")
+    f"unknown method {name!r}; loss weightings: {', '.join(weighting.names())}; "
+    f"gradient aggregators: {', '.join(aggregators.names())}"
+  )
 
 
-def make_optimizer(name: str = "adam", learning_rate: float = 1e-3,
-                   weight_decay: float = 0.0, clip_norm: float = 0.0,
-                   schedule: str = "constant", num_steps: int = 1) -> optax.GradientTransformation:
+def make_optimizer(
+  name: str = "adam",
+  learning_rate: float = 1e-3,
+  weight_decay: float = 0.0,
+  clip_norm: float = 0.0,
+  schedule: str = "constant",
+  num_steps: int = 1,
+) -> optax.GradientTransformation:
   """The optax chain that applies the (aggregated) gradient."""
   lr = learning_rate
   if schedule == "cosine":
@@ -58,9 +64,9 @@ def make_optimizer(name: str = "adam", learning_rate: float = 1e-3,
   elif schedule != "constant":
     raise ValueError(f"unknown schedule {schedule!r}; valid: constant, cosine")
   opts = {
-      "adam": lambda: optax.adam(lr),
-      "adamw": lambda: optax.adamw(lr, weight_decay=weight_decay),
-      "sgd": lambda: optax.sgd(lr, momentum=0.9),
+    "adam": lambda: optax.adam(lr),
+    "adamw": lambda: optax.adamw(lr, weight_decay=weight_decay),
+    "sgd": lambda: optax.sgd(lr, momentum=0.9),
   }
   if name not in opts:
     raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(sorted(opts))}")
@@ -76,9 +82,16 @@ def _tree_norm(tree) -> jax.Array:
 
 
 def make_train_step(
-    model: MultiTaskNet, data: DeviceData, optimizer: optax.GradientTransformation,
-    method: str = "equal", method_kwargs: dict | None = None, *, tasks_per_batch: int,
-    batch_size: int, shared_inputs: bool = False, constrain_batch: Callable | None = None,
+  model: MultiTaskNet,
+  data: DeviceData,
+  optimizer: optax.GradientTransformation,
+  method: str = "equal",
+  method_kwargs: dict | None = None,
+  *,
+  tasks_per_batch: int,
+  batch_size: int,
+  shared_inputs: bool = False,
+  constrain_batch: Callable | None = None,
 ) -> tuple[Callable, Callable]:
   """Builds ``init_state(rng, params)`` and the pure ``train_step(state)``.
 
@@ -116,18 +129,25 @@ def make_train_step(
       method_kwargs["num_tasks"] = k
     if "max_tasks" in params_of and "max_tasks" not in method_kwargs:
       method_kwargs["max_tasks"] = t
-  transform = (weighting.get(method, **method_kwargs) if kind == "weighting"
-               else aggregators.get(method, **method_kwargs))
+  transform = (
+    weighting.get(method, **method_kwargs)
+    if kind == "weighting"
+    else aggregators.get(method, **method_kwargs)
+  )
   use_rep_grads = method in _REP_GRAD_METHODS
   if use_rep_grads and not model.has_representation_split():
-    raise ValueError(f"method {method!r} needs gradients w.r.t. a shared representation: "
-                     f"use a model whose trunk is shared (e.g. hard_sharing), not "
-                     f"{model.name!r}")
+    raise ValueError(
+      f"method {method!r} needs gradients w.r.t. a shared representation: "
+      f"use a model whose trunk is shared (e.g. hard_sharing), not "
+      f"{model.name!r}"
+    )
   requires = getattr(transform, "requires", ())
   if "grad_norms" in requires and model.last_shared_path() is None:
-    raise ValueError(f"method {method!r} needs a shared layer (it weighs tasks by their "
-                     f"gradient norms at the last shared layer) but model {model.name!r} "
-                     "shares none")
+    raise ValueError(
+      f"method {method!r} needs a shared layer (it weighs tasks by their "
+      f"gradient norms at the last shared layer) but model {model.name!r} "
+      "shares none"
+    )
 
   def one_loss(shared, task_p, task_id, x, y):
     out = model.apply_task(shared, task_p, task_id, x)
@@ -153,7 +173,8 @@ def make_train_step(
 
     task_k = gather_tasks(params["tasks"], batch.task)
     g = jax.vmap(jax.grad(loss_w), in_axes=(None, 0, 0, 0, 0))(
-        w, task_k, batch.task, batch.x, batch.y)
+      w, task_k, batch.task, batch.x, batch.y
+    )
     return jax.vmap(_tree_norm)(g)
 
   def weighting_grads(params, mstate, batch, extras):
@@ -163,8 +184,9 @@ def make_train_step(
     def total(params):
       task_k = gather_tasks(params["tasks"], batch.task)
       losses = vlosses(params["shared"], task_k, batch.task, batch.x, batch.y)
-      w, new_mstate = transform.update(jax.lax.stop_gradient(losses), mstate,
-                                       task_ids=batch.task, **extras)
+      w, new_mstate = transform.update(
+        jax.lax.stop_gradient(losses), mstate, task_ids=batch.task, **extras
+      )
       w = jax.lax.stop_gradient(w)
       return jnp.sum(w * losses) + model.regularizer(params), (losses, w, new_mstate)
 
@@ -188,25 +210,28 @@ def make_train_step(
 
       def losses_fn(shared, task_k):
         return jax.vmap(one_loss, in_axes=(None, 0, 0, None, 0))(
-            shared, task_k, batch.task, x0, batch.y)
+          shared, task_k, batch.task, x0, batch.y
+        )
 
       losses, vjp = jax.vjp(losses_fn, params["shared"], task_k)
       g_sh, _ = jax.vmap(vjp)(jnp.eye(k, dtype=losses.dtype))
       _, g_task = vjp(jnp.ones_like(losses))
     else:
       losses, (g_sh, g_task) = jax.vmap(
-          jax.value_and_grad(one_loss, argnums=(0, 1)), in_axes=(None, 0, 0, 0, 0))(
-              params["shared"], task_k, batch.task, batch.x, batch.y)
+        jax.value_and_grad(one_loss, argnums=(0, 1)), in_axes=(None, 0, 0, 0, 0)
+      )(params["shared"], task_k, batch.task, batch.x, batch.y)
     if use_rep_grads:
       extras["rep_grads"] = representation_grads(params["shared"], task_k, batch)
     if jax.tree.leaves(g_sh):
-      update_sh, new_mstate = transform.update(g_sh, mstate, params["shared"],
-                                               losses=losses, task_ids=batch.task, **extras)
+      update_sh, new_mstate = transform.update(
+        g_sh, mstate, params["shared"], losses=losses, task_ids=batch.task, **extras
+      )
     else:  # nothing is shared (independent networks): nothing to aggregate
       update_sh, new_mstate = g_sh, mstate
     # θ^i gets its own task's gradient: scatter-add the K rows back into the T stack.
-    g_tasks = jax.tree.map(lambda p, g: jnp.zeros_like(p).at[batch.task].add(g),
-                           params["tasks"], g_task)
+    g_tasks = jax.tree.map(
+      lambda p, g: jnp.zeros_like(p).at[batch.task].add(g), params["tasks"], g_task
+    )
     grads = {"shared": update_sh, "tasks": g_tasks}
     reg_grads = jax.grad(model.regularizer)(params)
     grads = jax.tree.map(jnp.add, grads, reg_grads)
@@ -225,13 +250,13 @@ def make_train_step(
     params = optax.apply_updates(state.params, updates)
     zeros = jnp.zeros((t,), losses.dtype)
     metrics = {
-        "loss_sum": zeros.at[batch.task].add(losses),
-        "loss_count": zeros.at[batch.task].add(1.0),
-        "weight_sum": zeros.at[batch.task].add(w),
-        "loss": jnp.sum(w * losses),
-        "grad_norm": _tree_norm(grads),
-        "update_norm": _tree_norm(updates),
-        "param_norm": _tree_norm(params),
+      "loss_sum": zeros.at[batch.task].add(losses),
+      "loss_count": zeros.at[batch.task].add(1.0),
+      "weight_sum": zeros.at[batch.task].add(w),
+      "loss": jnp.sum(w * losses),
+      "grad_norm": _tree_norm(grads),
+      "update_norm": _tree_norm(updates),
+      "param_norm": _tree_norm(params),
     }
     return TrainState(state.step + 1, params, opt_state, new_mstate, state.rng), metrics
 

@@ -43,8 +43,11 @@ def test_dual_matches_grid(t, seed):
   n = 20000 if t == 2 else 300
   a, b = np.meshgrid(np.linspace(0, 1, n + 1), np.linspace(0, 1, n + 1) if t == 3 else [0])
   keep = a + b <= 1
-  grid = (np.stack([a[keep], 1 - a[keep]], 1) if t == 2 else
-          np.stack([a[keep], b[keep], 1 - a[keep] - b[keep]], 1))
+  grid = (
+    np.stack([a[keep], 1 - a[keep]], 1)
+    if t == 2
+    else np.stack([a[keep], b[keep], 1 - a[keep] - b[keep]], 1)
+  )
   best = min(_dual(v, gram, 0.4) for v in grid)
   assert _dual(w, gram, 0.4) <= best + 1e-5 * np.sqrt(gram.max())
 

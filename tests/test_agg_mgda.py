@@ -78,12 +78,15 @@ def test_min_norm_simplex_corner_and_identical():
 
 
 def test_project_simplex_known_answers():
-  chex.assert_trees_all_close(project_simplex(jnp.array([0.5, 0.2, 2.0])),
-                              jnp.array([0.0, 0.0, 1.0]))
-  chex.assert_trees_all_close(project_simplex(jnp.array([0.2, 0.3, 0.5])),
-                              jnp.array([0.2, 0.3, 0.5]), atol=1e-7)
-  chex.assert_trees_all_close(project_simplex(jnp.array([1.0, 1.0, -5.0])),
-                              jnp.array([0.5, 0.5, 0.0]))
+  chex.assert_trees_all_close(
+    project_simplex(jnp.array([0.5, 0.2, 2.0])), jnp.array([0.0, 0.0, 1.0])
+  )
+  chex.assert_trees_all_close(
+    project_simplex(jnp.array([0.2, 0.3, 0.5])), jnp.array([0.2, 0.3, 0.5]), atol=1e-7
+  )
+  chex.assert_trees_all_close(
+    project_simplex(jnp.array([1.0, 1.0, -5.0])), jnp.array([0.5, 0.5, 0.0])
+  )
 
 
 def test_project_simplex_is_closest_simplex_point():

@@ -23,10 +23,10 @@ HPARAMS: dict[str, dict] = {}
 
 # What T = 1 returns, as a function of the single gradient g (default: g itself).
 T1_EXPECTED = {
-    # update = g_0 + c g_w = (1 + c) g, divided by (1 + c²) under the default rescale=1.
-    "cagrad": lambda g: g * (1.4 / 1.16),
-    # Nash bargaining: g α = 1/α gives α = 1/‖g‖, a unit-norm update.
-    "nash_mtl": lambda g: g / jnp.linalg.norm(g),
+  # update = g_0 + c g_w = (1 + c) g, divided by (1 + c²) under the default rescale=1.
+  "cagrad": lambda g: g * (1.4 / 1.16),
+  # Nash bargaining: g α = 1/α gives α = 1/‖g‖, a unit-norm update.
+  "nash_mtl": lambda g: g / jnp.linalg.norm(g),
 }
 
 # Methods whose pytree and flat results only agree in distribution (random draws made per
@@ -116,8 +116,10 @@ def test_no_recompile_dtype_and_state_kept(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_pytree_matches_flat(name):
   rng = np.random.default_rng(3)
-  tree = {"a": jnp.asarray(rng.normal(size=(3, 2, 3)), jnp.float32),
-          "b": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32)}
+  tree = {
+    "a": jnp.asarray(rng.normal(size=(3, 2, 3)), jnp.float32),
+    "b": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
+  }
   flat = jnp.concatenate([tree["a"].reshape(3, -1), tree["b"]], axis=1)
   params = jax.tree.map(lambda x: x[0], tree)
   agg = _agg(name)

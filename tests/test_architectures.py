@@ -28,8 +28,9 @@ def test_trains_end_to_end(name):
   params = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.asarray(ts.x_train[0, :4]))
   for leaf in jax.tree.leaves(params["tasks"]):
     assert leaf.shape[0] == T
-  init_state, step = make_train_step(model, data, make_optimizer("adam", 1e-2), "equal",
-                                     tasks_per_batch=T, batch_size=16)
+  init_state, step = make_train_step(
+    model, data, make_optimizer("adam", 1e-2), "equal", tasks_per_batch=T, batch_size=16
+  )
   run = make_chunk(step, 25)
   state = init_state(jax.random.PRNGKey(1), params)
   losses = []
@@ -87,11 +88,17 @@ def test_cross_stitch_init_and_coupling():
     np.testing.assert_allclose(params["shared"][f"layer_{i}"]["alpha"], stitch_init(T))
   # Identity α: task i's output is its own network alone (no cross-talk).
   eye = jax.tree_util.tree_map_with_path(
-      lambda path, p: jnp.eye(T) if path[-1].key == "alpha" else p, params)
+    lambda path, p: jnp.eye(T) if path[-1].key == "alpha" else p, params
+  )
   out = jax.jit(model.apply)(eye, x, jnp.arange(T))
   ind = models.get("independent", num_tasks=T, output_size=1, width=4, depth=2)
-  p_ind = {"shared": {}, "tasks": {**{k: v["net"] for k, v in params["shared"].items()},
-                                   "head": params["tasks"]["head"]}}
+  p_ind = {
+    "shared": {},
+    "tasks": {
+      **{k: v["net"] for k, v in params["shared"].items()},
+      "head": params["tasks"]["head"],
+    },
+  }
   chex.assert_trees_all_close(out, jax.jit(ind.apply)(p_ind, x, jnp.arange(T)), atol=1e-6)
   # Default α: every task's output depends on every network.
   g = jax.jit(jax.grad(lambda p: model.apply(p, x[:1], jnp.array([0])).sum()))(params)
@@ -100,12 +107,11 @@ def test_cross_stitch_init_and_coupling():
 
 @pytest.mark.parametrize("name,levels", [("cgc", 1), ("ple", 2)])
 def test_cgc_ple_layout_and_coupling(name, levels):
-  model = models.get(name, num_tasks=T, output_size=1, task_experts=2, shared_experts=1,
-                     width=4)
+  model = models.get(name, num_tasks=T, output_size=1, task_experts=2, shared_experts=1, width=4)
   x = jax.random.normal(jax.random.PRNGKey(0), (T, 5, 6))
   params = jax.jit(model.init)(jax.random.PRNGKey(1), x[0])
   assert set(params["shared"]) == {f"level_{i}" for i in range(levels)}
-  d_in = 6 if levels == 1 else 4   # the final level reads the input or the previous level
+  d_in = 6 if levels == 1 else 4  # the final level reads the input or the previous level
   chex.assert_shape(params["tasks"]["experts"]["Dense_0"]["kernel"], (T, 2, d_in, 4))
   chex.assert_shape(params["tasks"]["gate"]["Dense_0"]["kernel"], (T, d_in, 3))
   if levels > 1:
@@ -113,9 +119,12 @@ def test_cgc_ple_layout_and_coupling(name, levels):
     chex.assert_shape(lvl["task_experts"]["Dense_0"]["kernel"], (T, 2, 6, 4))
     chex.assert_shape(lvl["shared_gate"]["Dense_0"]["kernel"], (6, T * 2 + 1))
   # Task 0's loss reaches task 2's level-0 experts only through PLE's shared gate.
-  out, g = jax.jit(lambda p: (model.apply(p, x, jnp.arange(T)),
-                              jax.grad(lambda q: model.apply(q, x[:1], jnp.array([0])).sum())(p))
-                   )(params)
+  out, g = jax.jit(
+    lambda p: (
+      model.apply(p, x, jnp.arange(T)),
+      jax.grad(lambda q: model.apply(q, x[:1], jnp.array([0])).sum())(p),
+    )
+  )(params)
   if levels > 1:
     other = g["shared"]["level_0"]["task_experts"]["Dense_0"]["kernel"][2]
     assert float(jnp.abs(other).sum()) > 0

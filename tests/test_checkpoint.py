@@ -22,9 +22,14 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_STEPS = 400
 ARGS = [
-    "--config=experiments/configs/default.py:smoke", f"--config.num_steps={NUM_STEPS}",
-    "--config.log_every=5", "--config.checkpoint_every=10", "--config.baseline=",
-    "--config.model_kwargs.width=16", "--config.batch_size=8", "--progress=false",
+  "--config=experiments/configs/default.py:smoke",
+  f"--config.num_steps={NUM_STEPS}",
+  "--config.log_every=5",
+  "--config.checkpoint_every=10",
+  "--config.baseline=",
+  "--config.model_kwargs.width=16",
+  "--config.batch_size=8",
+  "--progress=false",
 ]
 
 
@@ -33,9 +38,14 @@ def _launch(workdir, log_name):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   env.pop("XLA_FLAGS", None)
   log = open(f"{workdir}.{log_name}.log", "w")
-  proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *ARGS,
-                           f"--workdir={workdir}"], cwd=ROOT, env=env, stdout=log,
-                          stderr=subprocess.STDOUT, text=True)
+  proc = subprocess.Popen(
+    [sys.executable, "-m", "experiments.train", *ARGS, f"--workdir={workdir}"],
+    cwd=ROOT,
+    env=env,
+    stdout=log,
+    stderr=subprocess.STDOUT,
+    text=True,
+  )
   log.close()
   return proc
 
@@ -86,8 +96,7 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
   p_full, p_kill = _launch(full, "run"), _launch(killed, "run")
   try:
     deadline = time.time() + 90
-    while not (_steps(os.path.join(killed, "checkpoints"))
-               and _last_logged(killed) >= target):
+    while not (_steps(os.path.join(killed, "checkpoints")) and _last_logged(killed) >= target):
       assert p_kill.poll() is None, _output(killed, "run")[-3000:]
       assert time.time() < deadline, f"step {target} and a checkpoint not seen within 90 s"
       time.sleep(0.005)
@@ -98,7 +107,8 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
       p_kill.kill()
   saved = _steps(os.path.join(killed, "checkpoints"))
   assert not os.path.exists(os.path.join(killed, "summary.json")), (
-      "the run finished before it was killed; raise NUM_STEPS")
+    "the run finished before it was killed; raise NUM_STEPS"
+  )
   assert p_full.wait(timeout=120) == 0, _output(full, "run")[-3000:]
 
   rerun = _launch(killed, "rerun")
@@ -107,8 +117,9 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
   assert "resuming from checkpoint step" in err
   resumed_at = int(err.split("resuming from checkpoint step")[1].split()[0])
   assert resumed_at >= min(saved) and resumed_at % 10 == 0
-  print(f"killed after logging step {target} with checkpoints {saved}; "
-        f"resumed at step {resumed_at}")
+  print(
+    f"killed after logging step {target} with checkpoints {saved}; resumed at step {resumed_at}"
+  )
 
   step_a, state_a = _final_state(full)
   step_b, state_b = _final_state(killed)
@@ -117,14 +128,17 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
   leaves_b = dict(jax.tree_util.tree_flatten_with_path(state_b)[0])
   assert len(leaves_a) == len(leaves_b) > 5
   for path, a in leaves_a:
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(leaves_b[path]),
-                                  err_msg=jax.tree_util.keystr(path))
+    np.testing.assert_array_equal(
+      np.asarray(a), np.asarray(leaves_b[path]), err_msg=jax.tree_util.keystr(path)
+    )
   # metrics.jsonl continues: every step once, values equal to the uninterrupted run's.
   log_a, log_b = _log(full), _log(killed)
   assert [r["step"] for r in log_b] == list(range(5, NUM_STEPS + 1, 5))
   assert log_a == log_b
-  with open(os.path.join(full, "summary.json")) as f, \
-       open(os.path.join(killed, "summary.json")) as g:
+  with (
+    open(os.path.join(full, "summary.json")) as f,
+    open(os.path.join(killed, "summary.json")) as g,
+  ):
     assert json.load(f)["tasks"] == json.load(g)["tasks"]
 
 
@@ -152,8 +166,9 @@ def test_nan_stops_with_task_and_step_and_keeps_good_checkpoints(tmp_path, monke
   def poisoned(model, data, *args, **kwargs):
     # From step 23 on, task 2 (rot180) sees NaN inputs: its loss turns NaN mid-chunk.
     init_state, good = make_train_step(model, data, *args, **kwargs)
-    _, bad = make_train_step(model, data._replace(x_train=data.x_train.at[2].set(jnp.nan)),
-                             *args, **kwargs)
+    _, bad = make_train_step(
+      model, data._replace(x_train=data.x_train.at[2].set(jnp.nan)), *args, **kwargs
+    )
     return init_state, lambda s: jax.lax.cond(s.step >= 22, bad, good, s)
 
   monkeypatch.setattr(experiment, "make_train_step", poisoned)

@@ -17,20 +17,21 @@ H, D, F = 5, 3, 4
 def test_concat_equals_additive_both_ways(dense_z):
   """[h, z] W + b = h W_h + b + z W_z with W = [W_h; W_z]: same outputs, both mappings."""
   h = jax.random.normal(jax.random.PRNGKey(0), (6, H))
-  z = (jax.random.normal(jax.random.PRNGKey(1), (D,)) if dense_z
-       else jax.nn.one_hot(1, D))
+  z = jax.random.normal(jax.random.PRNGKey(1), (D,)) if dense_z else jax.nn.one_hot(1, D)
   for activate in (False, True):
     concat, additive = cond.ConcatDense(F, activate), cond.AdditiveDense(F, activate)
     p_c = concat.init(jax.random.PRNGKey(2), h, z)["params"]
     p_a = cond.concat_to_additive(p_c, H)
     chex.assert_trees_all_equal_shapes(p_a, additive.init(jax.random.PRNGKey(3), h, z)["params"])
-    chex.assert_trees_all_close(additive.apply({"params": p_a}, h, z),
-                                concat.apply({"params": p_c}, h, z), atol=1e-6)
+    chex.assert_trees_all_close(
+      additive.apply({"params": p_a}, h, z), concat.apply({"params": p_c}, h, z), atol=1e-6
+    )
     # And back: an independently initialised additive layer as a concat layer.
     p_a2 = additive.init(jax.random.PRNGKey(4), h, z)["params"]
     p_c2 = cond.additive_to_concat(p_a2)
-    chex.assert_trees_all_close(concat.apply({"params": p_c2}, h, z),
-                                additive.apply({"params": p_a2}, h, z), atol=1e-6)
+    chex.assert_trees_all_close(
+      concat.apply({"params": p_c2}, h, z), additive.apply({"params": p_a2}, h, z), atol=1e-6
+    )
     chex.assert_trees_all_close(cond.concat_to_additive(p_c2, H), p_a2)
 
 
@@ -40,8 +41,9 @@ def test_one_hot_additive_is_a_per_task_bias():
   p = layer.init(jax.random.PRNGKey(1), h, jnp.zeros(D))["params"]
   for i in range(D):
     base = h @ p["h"]["kernel"] + p["h"]["bias"] + p["z"]["kernel"][i]
-    chex.assert_trees_all_close(layer.apply({"params": p}, h, jax.nn.one_hot(i, D)), base,
-                                atol=1e-6)
+    chex.assert_trees_all_close(
+      layer.apply({"params": p}, h, jax.nn.one_hot(i, D)), base, atol=1e-6
+    )
 
 
 def test_multiplicative_and_film_start_as_the_plain_layer():
@@ -65,7 +67,7 @@ def test_descriptors():
   md = TaskDescriptor("metadata", t, metadata=meta)
   z = np.stack([np.asarray(md({}, jnp.array(i))) for i in range(t)])
   np.testing.assert_allclose(z[:, 0], (meta[:, 0] - 1.5) / meta[:, 0].std(), rtol=1e-6)
-  np.testing.assert_allclose(z[:, 1], 0.0)   # a constant column carries no information
+  np.testing.assert_allclose(z[:, 1], 0.0)  # a constant column carries no information
   raw = TaskDescriptor("metadata", t, metadata=meta, standardize=False)
   np.testing.assert_allclose(raw({}, jnp.array(1)), meta[1])
   with pytest.raises(ValueError, match="needs a task set with per-task descriptors"):
@@ -74,15 +76,31 @@ def test_descriptors():
     TaskDescriptor("nope", t)
 
 
-@pytest.mark.parametrize("name,descriptor,condition_at", [
-    ("concat", "onehot", "input"), ("additive", "embedding", "all"),
-    ("multiplicative", "metadata", "input"), ("film", "metadata", "all"),
-    ("share_all_but_z", "embedding", "input"), ("share_all_but_z", "onehot", "all")])
+@pytest.mark.parametrize(
+  "name,descriptor,condition_at",
+  [
+    ("concat", "onehot", "input"),
+    ("additive", "embedding", "all"),
+    ("multiplicative", "metadata", "input"),
+    ("film", "metadata", "all"),
+    ("share_all_but_z", "embedding", "input"),
+    ("share_all_but_z", "onehot", "all"),
+  ],
+)
 def test_conditioned_models(name, descriptor, condition_at):
   t = 3
   meta = np.arange(2 * t, dtype=np.float32).reshape(t, 2) ** 2
-  m = models.get(name, num_tasks=t, output_size=2, width=8, depth=2, descriptor=descriptor,
-                 embed_dim=4, condition_at=condition_at, descriptors=meta)
+  m = models.get(
+    name,
+    num_tasks=t,
+    output_size=2,
+    width=8,
+    depth=2,
+    descriptor=descriptor,
+    embed_dim=4,
+    condition_at=condition_at,
+    descriptors=meta,
+  )
   x = jax.random.normal(jax.random.PRNGKey(0), (t, 5, 7))
   params = jax.jit(m.init)(jax.random.PRNGKey(1), x[0])
   apply = jax.jit(m.apply)

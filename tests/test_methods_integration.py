@@ -11,16 +11,24 @@ from mtl_jax.data.sampling import DeviceData
 from mtl_jax.train import make_chunk, make_optimizer, make_train_step
 
 METHOD_KWARGS = {"static": {"weights": [1.0, 2.0, 0.5]}}
-TS = data.get_taskset("mmoe_regression", num_tasks=3, dim=8, n_train=64, n_test=32,
-                      num_sines=2, correlation=0.5)
+TS = data.get_taskset(
+  "mmoe_regression", num_tasks=3, dim=8, n_train=64, n_test=32, num_sines=2, correlation=0.5
+)
 
 
 def _run(method, k, taskset=TS, model="hard_sharing", steps=60):
   m = models.get(model, num_tasks=taskset.num_tasks, output_size=taskset.output_size, width=16)
   d = DeviceData.from_taskset(taskset)
-  init, step = make_train_step(m, d, make_optimizer("adam", 1e-2), method,
-                               METHOD_KWARGS.get(method), tasks_per_batch=k, batch_size=16,
-                               shared_inputs=taskset.shared_inputs)
+  init, step = make_train_step(
+    m,
+    d,
+    make_optimizer("adam", 1e-2),
+    method,
+    METHOD_KWARGS.get(method),
+    tasks_per_batch=k,
+    batch_size=16,
+    shared_inputs=taskset.shared_inputs,
+  )
   params = m.init(jax.random.PRNGKey(0), jnp.asarray(taskset.x_train[0, :2]))
   run = make_chunk(step, steps // 2)
   state, first = run(init(jax.random.PRNGKey(1), params))

@@ -12,8 +12,9 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path):
   nb = nbformat.read(path, as_version=4)
-  NotebookClient(nb, timeout=300, kernel_name="python3",
-                 resources={"metadata": {"path": str(path.parent)}}).execute()
+  NotebookClient(
+    nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+  ).execute()
   for cell in nb.cells:
     for out in cell.get("outputs", []):
       assert out.get("output_type") != "error", out

@@ -17,13 +17,17 @@ TOL = 1e-5
 
 # (name, method, mesh {data, task}, config overrides); rotated digits have T = 4 tasks.
 CASES = [
-    # Hard sharing with a loss weighting; T = 4 splits over the task axis.
-    ("equal_data4_task2", "equal", {"data": 4, "task": 2}, {}),
-    # A per-task-gradient aggregator sampling K = 2 of T = 3 tasks per step; T = 3 does not
-    # divide the task axis (2), so task parameters fall back to replicated.
-    ("pcgrad_K2_T3_replicated", "pcgrad", {"data": 4, "task": 2},
-     {"angles": (0, 90, 180), "tasks_per_batch": 2}),
-    ("mgda_data8", "mgda", {"data": 8, "task": 1}, {}),
+  # Hard sharing with a loss weighting; T = 4 splits over the task axis.
+  ("equal_data4_task2", "equal", {"data": 4, "task": 2}, {}),
+  # A per-task-gradient aggregator sampling K = 2 of T = 3 tasks per step; T = 3 does not
+  # divide the task axis (2), so task parameters fall back to replicated.
+  (
+    "pcgrad_K2_T3_replicated",
+    "pcgrad",
+    {"data": 4, "task": 2},
+    {"angles": (0, 90, 180), "tasks_per_batch": 2},
+  ),
+  ("mgda_data8", "mgda", {"data": 8, "task": 1}, {}),
 ]
 
 
@@ -49,45 +53,57 @@ def _worker():
     if "angles" in over:
       config.taskset_kwargs.angles = over["angles"]
     taskset = experiment.build_taskset(config)
-    ref = experiment.train_run(experiment.prepare_run(config, taskset, config.model, method),
-                               progress=False, evaluate=False)
+    ref = experiment.train_run(
+      experiment.prepare_run(config, taskset, config.model, method), progress=False, evaluate=False
+    )
     mesh = sharding.make_mesh(mesh_cfg)
     out = experiment.train_run(
-        experiment.prepare_run(config, taskset, config.model, method, mesh=mesh),
-        progress=False, evaluate=False)
-    diffs = jax.tree.map(lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))),
-                         ref["state"].params, out["state"].params)
+      experiment.prepare_run(config, taskset, config.model, method, mesh=mesh),
+      progress=False,
+      evaluate=False,
+    )
+    diffs = jax.tree.map(
+      lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))),
+      ref["state"].params,
+      out["state"].params,
+    )
     head = out["state"].params["tasks"]["head"]
     head = head[next(iter(head))]["kernel"] if "kernel" not in head else head["kernel"]
     results[name] = {
-        "max_abs_diff": max(jax.tree.leaves(diffs)),
-        "steps": int(out["state"].step),
-        "head_spec": str(tuple(head.sharding.spec)),
-        "head_devices": len(head.sharding.device_set),
-        "shared_spec": str(tuple(
-            jax.tree.leaves(out["state"].params["shared"])[0].sharding.spec)),
-        "opt_specs": sorted({str(tuple(x.sharding.spec)) for x in jax.tree.leaves(
-            out["state"].opt_state)}),
+      "max_abs_diff": max(jax.tree.leaves(diffs)),
+      "steps": int(out["state"].step),
+      "head_spec": str(tuple(head.sharding.spec)),
+      "head_devices": len(head.sharding.device_set),
+      "shared_spec": str(tuple(jax.tree.leaves(out["state"].params["shared"])[0].sharding.spec)),
+      "opt_specs": sorted(
+        {str(tuple(x.sharding.spec)) for x in jax.tree.leaves(out["state"].opt_state)}
+      ),
     }
   print("RESULT " + json.dumps(results))
 
 
 @pytest.fixture(scope="module")
 def results():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-             JAX_PLATFORMS="cpu")
-  proc = subprocess.run([sys.executable, os.path.abspath(__file__)], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+  proc = subprocess.run(
+    [sys.executable, os.path.abspath(__file__)],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert proc.returncode == 0, proc.stderr[-4000:]
   line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-  return json.loads(line[len("RESULT "):])
+  return json.loads(line[len("RESULT ") :])
 
 
 @pytest.mark.parametrize("case", [c[0] for c in CASES])
 def test_sharded_equals_single_device(results, case):
   r = results[case]
-  print(f"{case}: max |params_8dev - params_1dev| = {r['max_abs_diff']:.3g} "
-        f"after {r['steps']} steps")
+  print(
+    f"{case}: max |params_8dev - params_1dev| = {r['max_abs_diff']:.3g} after {r['steps']} steps"
+  )
   assert r["steps"] == 12
   assert r["max_abs_diff"] < TOL
   assert r["shared_spec"] == "()"
@@ -110,8 +126,10 @@ def test_mesh_shape_rules():
   assert sharding.mesh_shape({"data": -1, "task": 2}, 8) == (4, 2)
   assert sharding.mesh_shape({"data": 2, "task": -1}, 8) == (2, 4)
   assert sharding.mesh_shape({"data": -1, "task": 1}, 1) == (1, 1)
-  assert sharding.make_mesh({"data": -1, "task": 1}) is None or len(
-      sharding.make_mesh({"data": -1, "task": 1}).devices.flat) > 1
+  assert (
+    sharding.make_mesh({"data": -1, "task": 1}) is None
+    or len(sharding.make_mesh({"data": -1, "task": 1}).devices.flat) > 1
+  )
   with pytest.raises(ValueError, match="needs 16 devices"):
     sharding.mesh_shape({"data": 8, "task": 2}, 8)
   with pytest.raises(ValueError, match="do not split evenly by task=3"):

@@ -70,15 +70,18 @@ def _tree():
 @pytest.mark.parametrize("norm", sharing.NORMS)
 def test_penalty_matches_hand_computation(norm):
   tree, lam = _tree(), 0.7
-  vec = [np.concatenate([np.asarray(tree["a"][t]).ravel(), np.asarray(tree["b"][t]).ravel()])
-         for t in range(T)]
+  vec = [
+    np.concatenate([np.asarray(tree["a"][t]).ravel(), np.asarray(tree["b"][t]).ravel()])
+    for t in range(T)
+  ]
   if norm == "mean":
     bar = np.mean(vec, 0)
     want = lam * sum(np.linalg.norm(v - bar) for v in vec)
   else:
     p = 2 if norm == "squared" else 1
-    want = lam * sum(np.linalg.norm(vec[i] - vec[j]) ** p
-                     for i, j in itertools.combinations(range(T), 2))
+    want = lam * sum(
+      np.linalg.norm(vec[i] - vec[j]) ** p for i, j in itertools.combinations(range(T), 2)
+    )
   got = sharing.soft_sharing_penalty(tree, lam, norm)
   np.testing.assert_allclose(got, want, rtol=1e-5)
   d = sharing.pairwise_distances(tree)
@@ -106,8 +109,9 @@ def _train(name, steps, soft_lambda=None):
   data = DeviceData.from_taskset(ts)
   model = models.get(name, num_tasks=T, output_size=1, width=8, depth=2, **kw)
   params = model.init(jax.random.PRNGKey(0), jnp.asarray(ts.x_train[0, :2]))
-  init_state, step = make_train_step(model, data, make_optimizer("adam", 1e-2), "equal",
-                                     tasks_per_batch=T, batch_size=8)
+  init_state, step = make_train_step(
+    model, data, make_optimizer("adam", 1e-2), "equal", tasks_per_batch=T, batch_size=8
+  )
   state, _ = make_chunk(step, steps)(init_state(jax.random.PRNGKey(1), params))
   return model, state.params
 

@@ -15,8 +15,9 @@ from mtl_jax.tasks import TaskSpec, make_taskset
 def _regression_set(sizes, scales, standardize=True, seed=0):
   rng = np.random.default_rng(seed)
   specs = [TaskSpec(f"t{i}", "mse", 2) for i in range(len(sizes))]
-  train = [(rng.normal(size=(n, 3)), s * rng.normal(size=(n, 2)) + 5 * s)
-           for n, s in zip(sizes, scales)]
+  train = [
+    (rng.normal(size=(n, 3)), s * rng.normal(size=(n, 2)) + 5 * s) for n, s in zip(sizes, scales)
+  ]
   test = [(rng.normal(size=(7, 3)), s * rng.normal(size=(7, 2))) for s in scales]
   return make_taskset("toy", specs, train, test, standardize_labels=standardize), train, test
 
@@ -30,8 +31,9 @@ def test_label_standardisation_round_trips_and_uses_train_only():
     np.testing.assert_allclose(ts.label_mean[i], y.mean(0), rtol=1e-5)
     np.testing.assert_allclose(ts.unstandardize(ts.y_train[i, :n], i), y, rtol=1e-4, atol=1e-3)
     # Test labels use the *train* statistics (no peeking at D^test).
-    np.testing.assert_allclose(ts.unstandardize(ts.y_test[i, :7], i), test[i][1], rtol=1e-4,
-                               atol=1e-2)
+    np.testing.assert_allclose(
+      ts.unstandardize(ts.y_test[i, :7], i), test[i][1], rtol=1e-4, atol=1e-2
+    )
   raw, _, _ = _regression_set([50, 20], [0.1, 1000.0], standardize=False)
   np.testing.assert_allclose(raw.y_train[1, :20], train[1][1], rtol=1e-6)
 
@@ -45,10 +47,18 @@ def test_padding_and_sizes():
 def test_heterogeneous_tasks_pack_into_one_stack():
   rng = np.random.default_rng(0)
   x = rng.normal(size=(10, 4))
-  specs = [TaskSpec("cls3", "softmax_ce", 3), TaskSpec("cls7", "softmax_ce", 7),
-           TaskSpec("ml", "sigmoid_ce", 2), TaskSpec("reg", "mse", 1)]
-  ys = [rng.integers(0, 3, 10), rng.integers(0, 7, 10), rng.integers(0, 2, (10, 2)),
-        rng.normal(size=10)]
+  specs = [
+    TaskSpec("cls3", "softmax_ce", 3),
+    TaskSpec("cls7", "softmax_ce", 7),
+    TaskSpec("ml", "sigmoid_ce", 2),
+    TaskSpec("reg", "mse", 1),
+  ]
+  ys = [
+    rng.integers(0, 3, 10),
+    rng.integers(0, 7, 10),
+    rng.integers(0, 2, (10, 2)),
+    rng.normal(size=10),
+  ]
   ts = make_taskset("mixed", specs, [(x, y) for y in ys], [(x, y) for y in ys])
   assert ts.output_size == 7 and ts.label_width == 2
   np.testing.assert_array_equal(ts.output_mask().sum(1), [3, 7, 2, 1])
@@ -70,8 +80,9 @@ def test_rotated_digits_tasks_differ_in_inputs():
   # Each task's pool is rotated by its own angle: 180° task ≠ flipped 0° images in general,
   # but rotating the 180° task's images back gives upright statistics (mean ink column).
   img1 = ts.x_train[1, :300].reshape(-1, 8, 8)
-  np.testing.assert_allclose(img1[:, ::-1, ::-1].mean(0), ts.x_train[0, :300].reshape(
-      -1, 8, 8).mean(0), atol=0.08)
+  np.testing.assert_allclose(
+    img1[:, ::-1, ::-1].mean(0), ts.x_train[0, :300].reshape(-1, 8, 8).mean(0), atol=0.08
+  )
   assert img0.shape == (5, 8, 8)
 
 
@@ -79,8 +90,13 @@ def test_digit_attributes_share_inputs():
   ts = data.get_taskset("digit_attributes", include_regression=True)
   assert ts.shared_inputs
   np.testing.assert_array_equal(ts.x_train[0], ts.x_train[3])
-  assert [s.loss for s in ts.specs] == ["softmax_ce", "sigmoid_ce", "sigmoid_ce", "sigmoid_ce",
-                                        "mse"]
+  assert [s.loss for s in ts.specs] == [
+    "softmax_ce",
+    "sigmoid_ce",
+    "sigmoid_ce",
+    "sigmoid_ce",
+    "mse",
+  ]
 
 
 def test_mmoe_weight_correlation():
@@ -125,12 +141,15 @@ def test_shared_inputs_batch_uses_the_same_examples():
   assert jnp.all(b.task == jnp.arange(4))
 
 
-@pytest.mark.parametrize("bad, match", [
+@pytest.mark.parametrize(
+  "bad, match",
+  [
     (dict(y0=np.array([0, 1, 5])), "labels out of range"),
     (dict(x0=np.zeros((0, 2)), y0=np.zeros((0,))), "empty train dataset"),
     (dict(x0=np.zeros((4, 2))), "x has 4 examples but y has 3"),
     (dict(x0=np.array([[0.0, np.nan]] * 3)), "inputs contain NaN"),
-])
+  ],
+)
 def test_bad_task_data_is_named(bad, match):
   x0, y0 = bad.get("x0", np.zeros((3, 2))), bad.get("y0", np.array([0, 1, 2]))
   specs = [TaskSpec("digits", "softmax_ce", 3), TaskSpec("other", "softmax_ce", 3)]

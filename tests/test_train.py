@@ -12,15 +12,30 @@ from mtl_jax.data.sampling import DeviceData
 from mtl_jax.train import make_chunk, make_optimizer, make_train_step
 
 
-def _setup(taskset="mmoe_regression", model="hard_sharing", method="equal", k=None, lr=1e-2,
-           batch=16, ts_kwargs=None, **model_kwargs):
+def _setup(
+  taskset="mmoe_regression",
+  model="hard_sharing",
+  method="equal",
+  k=None,
+  lr=1e-2,
+  batch=16,
+  ts_kwargs=None,
+  **model_kwargs,
+):
   ts = data.get_taskset(taskset, **(ts_kwargs or {}))
-  m = models.get(model, num_tasks=ts.num_tasks, output_size=ts.output_size,
-                 **({"width": 16} | model_kwargs))
+  m = models.get(
+    model, num_tasks=ts.num_tasks, output_size=ts.output_size, **({"width": 16} | model_kwargs)
+  )
   d = DeviceData.from_taskset(ts)
-  init_state, step = make_train_step(m, d, make_optimizer("adam", lr), method,
-                                     tasks_per_batch=k or ts.num_tasks, batch_size=batch,
-                                     shared_inputs=ts.shared_inputs)
+  init_state, step = make_train_step(
+    m,
+    d,
+    make_optimizer("adam", lr),
+    method,
+    tasks_per_batch=k or ts.num_tasks,
+    batch_size=batch,
+    shared_inputs=ts.shared_inputs,
+  )
   params = m.init(jax.random.PRNGKey(0), jnp.asarray(ts.x_train[0, :2]))
   return ts, m, init_state(jax.random.PRNGKey(1), params), step
 
@@ -70,8 +85,9 @@ def test_k_less_than_t_only_updates_sampled_heads():
   assert moved[sampled] and sum(moved) == 1
 
 
-@pytest.mark.parametrize("taskset,kwargs", [("mmoe_regression", SMALL_MMOE),
-                                            ("digit_attributes", {})])
+@pytest.mark.parametrize(
+  "taskset,kwargs", [("mmoe_regression", SMALL_MMOE), ("digit_attributes", {})]
+)
 def test_aggregator_path_sum_matches_weighting_path(taskset, kwargs):
   """Per-task gradients (vmap(grad) or vmapped VJPs on shared inputs) summed == grad of the sum."""
   results = []
@@ -89,5 +105,6 @@ def test_optimizer_and_validation_errors():
     _setup(ts_kwargs=SMALL_MMOE, k=5)
   with pytest.raises(ValueError, match="unknown method 'nope'"):
     _setup(ts_kwargs=SMALL_MMOE, method="nope")
-  assert isinstance(make_optimizer("sgd", schedule="cosine", num_steps=10),
-                    optax.GradientTransformation)
+  assert isinstance(
+    make_optimizer("sgd", schedule="cosine", num_steps=10), optax.GradientTransformation
+  )

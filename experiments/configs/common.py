@@ -95,6 +95,7 @@ def apply_args(config: ml_collections.ConfigDict, arg: str | None):
       config[key] = value
       chosen.append(key)
     else:
-      raise ValueError(f"unknown config argument {a!r}; valid: smoke, method=NAME, "
-                       "model=NAME, taskset=NAME")
+      raise ValueError(
+        f"unknown config argument {a!r}; valid: smoke, method=NAME, model=NAME, taskset=NAME"
+      )
   return fill_kwargs(config)

@@ -20,5 +20,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = synthetic.get_config()
   config.model = "concat"
   config.model_kwargs = ml_collections.ConfigDict(
-      {"width": 64, "depth": 2, "descriptor": "onehot", "condition_at": "input"})
+    {"width": 64, "depth": 2, "descriptor": "onehot", "condition_at": "input"}
+  )
   return apply_args(config, arg)

@@ -20,5 +20,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = synthetic.get_config()
   config.model = "cross_stitch"
   config.model_kwargs = ml_collections.ConfigDict(
-      {"trunk": "mlp", "width": 64, "depth": 2, "stitch_self": 0.9})
+    {"trunk": "mlp", "width": 64, "depth": 2, "stitch_self": 0.9}
+  )
   return apply_args(config, arg)

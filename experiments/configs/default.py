@@ -17,27 +17,26 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0
   config.taskset = "rotated_digits"
   config.taskset_kwargs = ml_collections.ConfigDict()
-  config.num_tasks = 0              # 0: whatever the task set has; else checked against it
+  config.num_tasks = 0  # 0: whatever the task set has; else checked against it
   config.model = "hard_sharing"
   config.model_kwargs = ml_collections.ConfigDict({"trunk": "mlp", "width": 128, "depth": 2})
-  config.method = "equal"           # a loss weighting or a gradient aggregator
+  config.method = "equal"  # a loss weighting or a gradient aggregator
   config.method_kwargs = ml_collections.ConfigDict()
-  config.baseline = "independent"   # "" to skip the single-task comparison
+  config.baseline = "independent"  # "" to skip the single-task comparison
   config.baseline_method = "equal"
   config.baseline_kwargs = ml_collections.ConfigDict()  # baseline model kwargs (on top of
   # the model_kwargs it understands, e.g. trunk/width/depth)
   config.num_steps = 1500
-  config.tasks_per_batch = 0        # K; 0 means every task every step (K = T)
-  config.batch_size = 32            # examples per sampled task
+  config.tasks_per_batch = 0  # K; 0 means every task every step (K = T)
+  config.batch_size = 32  # examples per sampled task
   config.optimizer = "adam"
   config.learning_rate = 1e-3
   config.weight_decay = 0.0
   config.clip_norm = 0.0
   config.schedule = "constant"
   config.log_every = 100
-  config.checkpoint_every = 500     # steps between checkpoints (at chunk ends); 0: only at the end
+  config.checkpoint_every = 500  # steps between checkpoints (at chunk ends); 0: only at the end
   # Device mesh ("data", "task"): -1 takes the remaining devices; 1 x 1 is single-device.
   config.mesh = ml_collections.ConfigDict({"data": -1, "task": 1})
-  config.distributed = False        # multi-host: jax.distributed.initialize() first
+  config.distributed = False  # multi-host: jax.distributed.initialize() first
   return apply_args(config, arg)
-

@@ -20,7 +20,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = synthetic.get_config()
   config.model = "mmoe"
   config.model_kwargs = ml_collections.ConfigDict(
-      {"num_experts": 4, "width": 32, "depth": 1, "tower_width": 16, "tower_depth": 1})
+    {"num_experts": 4, "width": 32, "depth": 1, "tower_width": 16, "tower_depth": 1}
+  )
   # The independent baseline keeps synthetic.py's network size, not the experts' size.
   config.baseline_kwargs = ml_collections.ConfigDict({"width": 64, "depth": 2})
   return apply_args(config, arg)

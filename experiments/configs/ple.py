@@ -20,8 +20,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = synthetic.get_config()
   config.model = "ple"
   config.model_kwargs = ml_collections.ConfigDict(
-      {"num_levels": 2, "task_experts": 2, "shared_experts": 2, "width": 32, "depth": 1,
-       "tower_width": 16, "tower_depth": 1})
+    {
+      "num_levels": 2,
+      "task_experts": 2,
+      "shared_experts": 2,
+      "width": 32,
+      "depth": 1,
+      "tower_width": 16,
+      "tower_depth": 1,
+    }
+  )
   # The independent baseline keeps synthetic.py's network size, not the experts' size.
   config.baseline_kwargs = ml_collections.ConfigDict({"width": 64, "depth": 2})
   return apply_args(config, arg)

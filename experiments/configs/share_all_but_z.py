@@ -20,6 +20,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = synthetic.get_config()
   config.model = "share_all_but_z"
   config.model_kwargs = ml_collections.ConfigDict(
-      {"width": 64, "depth": 2, "conditioning": "concat", "descriptor": "onehot",
-       "condition_at": "input"})
+    {
+      "width": 64,
+      "depth": 2,
+      "conditioning": "concat",
+      "descriptor": "onehot",
+      "condition_at": "input",
+    }
+  )
   return apply_args(config, arg)

@@ -20,5 +20,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = synthetic.get_config()
   config.model = "soft_sharing"
   config.model_kwargs = ml_collections.ConfigDict(
-      {"trunk": "mlp", "width": 64, "depth": 2, "soft_lambda": 1e-3, "soft_norm": "l2"})
+    {"trunk": "mlp", "width": 64, "depth": 2, "soft_lambda": 1e-3, "soft_norm": "l2"}
+  )
   return apply_args(config, arg)

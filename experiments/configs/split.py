@@ -20,5 +20,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = synthetic.get_config()
   config.model = "split"
   config.model_kwargs = ml_collections.ConfigDict(
-      {"trunk": "mlp", "width": 64, "depth": 3, "num_shared": 1})
+    {"trunk": "mlp", "width": 64, "depth": 3, "num_shared": 1}
+  )
   return apply_args(config, arg)

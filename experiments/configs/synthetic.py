@@ -19,7 +19,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = default.get_config()
   config.taskset = "mmoe_regression"
   config.taskset_kwargs = ml_collections.ConfigDict(
-      {"num_tasks": 4, "correlation": 0.9, "dim": 16, "n_train": 200, "n_test": 1000})
+    {"num_tasks": 4, "correlation": 0.9, "dim": 16, "n_train": 200, "n_test": 1000}
+  )
   config.model_kwargs = ml_collections.ConfigDict({"trunk": "mlp", "width": 64, "depth": 2})
   config.num_steps = 1000
   config.learning_rate = 1e-3

@@ -34,13 +34,11 @@ def names() -> list[str]:
 def get(name: str, **hyperparams: Any) -> Aggregator:
   """Builds the aggregator registered as ``name`` with the given hyperparameters."""
   if name not in _REGISTRY:
-    raise ValueError(
-        f"unknown aggregator {name!r}; valid names: {', '.join(names())}")
+    raise ValueError(f"unknown aggregator {name!r}; valid names: {', '.join(names())}")
   return _REGISTRY[name](**hyperparams)
 
 
-def chain(aggregator: Aggregator,
-          optimizer: optax.GradientTransformation) -> Aggregator:
+def chain(aggregator: Aggregator, optimizer: optax.GradientTransformation) -> Aggregator:
   """Puts ``aggregator`` in front of any optax optimiser (per-task grads in)."""
   return aggregating.process(optax.identity(), aggregator, optimizer)
 
@@ -59,8 +57,9 @@ def flatten_tasks(per_task_grads) -> tuple[jax.Array, Callable[[jax.Array], Any]
   for leaf in leaves:
     if leaf.ndim < 1 or leaf.shape[0] != t:
       raise ValueError(
-          "every leaf of per_task_grads needs the same leading task axis; got "
-          f"shapes {[l.shape for l in leaves]}")
+        "every leaf of per_task_grads needs the same leading task axis; got "
+        f"shapes {[l.shape for l in leaves]}"
+      )
   shapes = [l.shape[1:] for l in leaves]
   dtypes = [l.dtype for l in leaves]
   sizes = [math.prod(s) for s in shapes]
@@ -70,7 +69,7 @@ def flatten_tasks(per_task_grads) -> tuple[jax.Array, Callable[[jax.Array], Any]
   def unflatten(v):
     out, start = [], 0
     for shape, size, dt in zip(shapes, sizes, dtypes):
-      out.append(v[start:start + size].reshape(shape).astype(dt))
+      out.append(v[start : start + size].reshape(shape).astype(dt))
       start += size
     return jax.tree.unflatten(treedef, out)
 

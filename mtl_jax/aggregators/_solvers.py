@@ -26,8 +26,7 @@ def project_simplex(v_T: jax.Array) -> jax.Array:
   return jnp.maximum(v_T - theta, 0.0)
 
 
-def min_norm_simplex(gram_TxT: jax.Array, max_iters: int = 250,
-                     tol: float = 1e-6) -> jax.Array:
+def min_norm_simplex(gram_TxT: jax.Array, max_iters: int = 250, tol: float = 1e-6) -> jax.Array:
   """Weights of the min-norm point of the convex hull of T vectors, from their Gramian.
 
   Solves ``min_{α ∈ Δ} αᵀ G α`` with pairwise Frank–Wolfe (Lacoste-Julien & Jaggi 2015):
@@ -66,14 +65,14 @@ def min_norm_simplex(gram_TxT: jax.Array, max_iters: int = 250,
     descent = grad[v] - grad[s]
     curv = g[s, s] + g[v, v] - 2.0 * g[s, v]
     gamma_max = alpha[v]
-    gamma = jnp.where(curv > 0, jnp.minimum(descent / jnp.where(curv > 0, curv, 1.0),
-                                            gamma_max), gamma_max)
+    gamma = jnp.where(
+      curv > 0, jnp.minimum(descent / jnp.where(curv > 0, curv, 1.0), gamma_max), gamma_max
+    )
     gamma = jnp.maximum(gamma, 0.0)
     alpha = alpha.at[s].add(gamma).at[v].add(-gamma)
     return it + 1, jnp.maximum(alpha, 0.0), gap
 
-  _, alpha, _ = jax.lax.while_loop(
-      cond, body, (jnp.array(0), alpha0, jnp.array(jnp.inf, dtype)))
+  _, alpha, _ = jax.lax.while_loop(cond, body, (jnp.array(0), alpha0, jnp.array(jnp.inf, dtype)))
   return alpha / jnp.sum(alpha)
 
 
@@ -95,9 +94,9 @@ def task_gramian(g_TxP: jax.Array) -> jax.Array:
   return 0.5 * (gram + gram.T)
 
 
-def project_weights_dual_cone(u_T: jax.Array, gram_TxT: jax.Array,
-                              max_iters: int | None = None,
-                              tol: float = 1e-6) -> jax.Array:
+def project_weights_dual_cone(
+  u_T: jax.Array, gram_TxT: jax.Array, max_iters: int | None = None, tol: float = 1e-6
+) -> jax.Array:
   """Weights of the projection of ``gᵀu`` onto the dual cone ``{x : g x ≥ 0}``.
 
   By Quinton & Rey (2024, Prop. 1) the projection is ``gᵀw`` with
@@ -158,8 +157,7 @@ def project_weights_dual_cone(u_T: jax.Array, gram_TxT: jax.Array,
   return u_T + s
 
 
-def dual_cone_gramian(gram_TxT: jax.Array, norm_eps: float,
-                      reg_eps: float) -> jax.Array:
+def dual_cone_gramian(gram_TxT: jax.Array, norm_eps: float, reg_eps: float) -> jax.Array:
   """Gramian prepared for :func:`project_weights_dual_cone`, as torchjd does it.
 
   Divides by the trace (the squared Frobenius norm of g), or zeroes it when that trace is

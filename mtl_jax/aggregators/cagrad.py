@@ -9,8 +9,7 @@ from mtl_jax.aggregators._solvers import project_simplex, task_gramian, weighted
 _RESCALE = {0: lambda c: 1.0, 1: lambda c: 1.0 + c**2, 2: lambda c: 1.0 + c}
 
 
-def cagrad_dual(gram_TxT: jax.Array, c: float, num_iters: int = 50,
-                eps: float = 1e-8) -> jax.Array:
+def cagrad_dual(gram_TxT: jax.Array, c: float, num_iters: int = 50, eps: float = 1e-8) -> jax.Array:
   """Solves CAGrad's dual ``min_{w ∈ Δ} wᵀ G b + c ‖g_0‖ sqrt(wᵀ G w)`` with b = 1/T.
 
   Projected gradient: the direction is ``Π_Δ(w − ∇F(w)) − w`` and the step along it is the
@@ -43,8 +42,9 @@ def cagrad_dual(gram_TxT: jax.Array, c: float, num_iters: int = 50,
     d_T = project_simplex(w_T - grad_T) - w_T
     gd_T = g @ d_T
     s, b, cc = d_T @ a_T, w_T @ gd_T, d_T @ gd_T
-    phi = lambda gamma: gamma * s + r * jnp.sqrt(jnp.maximum(q + 2 * b * gamma
-                                                             + cc * gamma**2, 0.0))
+    phi = lambda gamma: (
+      gamma * s + r * jnp.sqrt(jnp.maximum(q + 2 * b * gamma + cc * gamma**2, 0.0))
+    )
     # φ'(γ) = s + r (Cγ + B)/sqrt(q(γ)); with τ = γ + B/C, m = q − B²/C it vanishes at
     # C τ / sqrt(C τ² + m) = k := −s/r, solvable iff k² < C; otherwise φ is monotone.
     k = -s / r_safe
@@ -62,8 +62,7 @@ def cagrad_dual(gram_TxT: jax.Array, c: float, num_iters: int = 50,
 
 
 @register("cagrad")
-def cagrad(c: float = 0.4, rescale: int = 1, num_iters: int = 50,
-           eps: float = 1e-8) -> Aggregator:
+def cagrad(c: float = 0.4, rescale: int = 1, num_iters: int = 50, eps: float = 1e-8) -> Aggregator:
   """CAGrad: Liu et al., "Conflict-Averse Gradient Descent for Multi-task Learning", 2021.
 
   With g_0 the MEAN gradient, finds the update d maximising the worst task improvement

@@ -25,8 +25,7 @@ def imtl_g_weights(gram_TxT: jax.Array, eps: float = 1e-8) -> jax.Array:
   m_TxT = gram_TxT / (norm_T + eps)[None, :]
   # g_1·(u_1 − u_t) and (g_1 − g_s)·(u_1 − u_t) for s, t ≥ 2.
   b_R = m_TxT[0, 0] - m_TxT[0, 1:]
-  du_RxR = (m_TxT[0, 0] - m_TxT[0, 1:][None, :] - m_TxT[1:, 0][:, None]
-            + m_TxT[1:, 1:])
+  du_RxR = m_TxT[0, 0] - m_TxT[0, 1:][None, :] - m_TxT[1:, 0][:, None] + m_TxT[1:, 1:]
   # A pseudo-inverse keeps degenerate cases (identical or zero gradients) finite: the
   # equal-projection condition is then met by putting weight on g_1.
   rest_R = b_R @ jnp.linalg.pinv(du_RxR)

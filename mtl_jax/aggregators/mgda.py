@@ -44,7 +44,8 @@ def mgda(max_iters: int = 250, tol: float = 1e-6, scale: str = "mean") -> Aggreg
   """
   _check_scale(scale)
   return stateless_from_matrix(
-      lambda g_TxP: weighted_rows(_weights(g_TxP, max_iters, tol, scale), g_TxP))
+    lambda g_TxP: weighted_rows(_weights(g_TxP, max_iters, tol, scale), g_TxP)
+  )
 
 
 @register("mgda_ub")
@@ -79,8 +80,7 @@ def mgda_ub(max_iters: int = 250, tol: float = 1e-6, scale: str = "mean") -> Agg
     g_TxP, unflatten = flatten_tasks(per_task_grads)
     z_TxD = g_TxP if rep_grads is None else flatten_tasks(rep_grads)[0]
     if z_TxD.shape[0] != g_TxP.shape[0]:
-      raise ValueError(f"rep_grads has {z_TxD.shape[0]} tasks, per_task_grads "
-                       f"{g_TxP.shape[0]}")
+      raise ValueError(f"rep_grads has {z_TxD.shape[0]} tasks, per_task_grads {g_TxP.shape[0]}")
     alpha_T = _weights(z_TxD.astype(g_TxP.dtype), max_iters, tol, scale)
     return unflatten(weighted_rows(alpha_T, g_TxP)), state
 

@@ -14,8 +14,13 @@ class NashMTLState(NamedTuple):
   count: jax.Array  # int32 number of updates so far
 
 
-def nash_solve(gram_TxT: jax.Array, alpha0_T: jax.Array | None = None,
-               max_iters: int = 30, tol: float = 1e-10, eps: float = 1e-6) -> jax.Array:
+def nash_solve(
+  gram_TxT: jax.Array,
+  alpha0_T: jax.Array | None = None,
+  max_iters: int = 30,
+  tol: float = 1e-10,
+  eps: float = 1e-6,
+) -> jax.Array:
   """Solves ``G α = 1/α`` (α > 0) for the Gramian ``G = g gᵀ``.
 
   With n_i = ‖g_i‖, C the cosine matrix and β_i = n_i α_i the equation is C β = 1/β: the
@@ -66,15 +71,19 @@ def nash_solve(gram_TxT: jax.Array, alpha0_T: jax.Array | None = None,
     beta_T = beta_T * (1.0 - step * y_T)
     return it + 1, jnp.maximum(beta_T, tiny), dec2
 
-  _, beta_T, _ = jax.lax.while_loop(
-      cond, body, (jnp.array(0), beta_T, jnp.array(jnp.inf, dtype)))
+  _, beta_T, _ = jax.lax.while_loop(cond, body, (jnp.array(0), beta_T, jnp.array(jnp.inf, dtype)))
   return beta_T * inv_n_T
 
 
 @register("nash_mtl")
-def nash_mtl(max_iters: int = 30, tol: float = 1e-10, eps: float = 1e-6,
-             max_norm: float | None = None, update_weights_every: int = 1,
-             num_tasks: int | None = None) -> Aggregator:
+def nash_mtl(
+  max_iters: int = 30,
+  tol: float = 1e-10,
+  eps: float = 1e-6,
+  max_norm: float | None = None,
+  update_weights_every: int = 1,
+  num_tasks: int | None = None,
+) -> Aggregator:
   """Nash-MTL: Navon et al., "Multi-Task Learning as a Bargaining Game", ICML 2022.
 
   update = Σ_i α_i g_i with α > 0 the Nash bargaining solution, (g gᵀ) α = 1/α
@@ -139,8 +148,12 @@ def nash_mtl(max_iters: int = 30, tol: float = 1e-10, eps: float = 1e-6,
     if update_weights_every == 1:
       alpha_T = solve(None)
     else:
-      alpha_T = jax.lax.cond(state.count % update_weights_every == 0, solve,
-                             lambda _: state.alpha.astype(g_TxP.dtype), None)
+      alpha_T = jax.lax.cond(
+        state.count % update_weights_every == 0,
+        solve,
+        lambda _: state.alpha.astype(g_TxP.dtype),
+        None,
+      )
     d_P = weighted_rows(alpha_T, g_TxP)
     if max_norm is not None:
       norm = jnp.linalg.norm(d_P)

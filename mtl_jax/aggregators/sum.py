@@ -14,4 +14,5 @@ def sum_aggregator():
   task axis with the per-task backward passes into a much slower loop).
   """
   return stateless_from_matrix(
-      lambda g_TxP: weighted_rows(jnp.ones(g_TxP.shape[:1], g_TxP.dtype), g_TxP))
+    lambda g_TxP: weighted_rows(jnp.ones(g_TxP.shape[:1], g_TxP.dtype), g_TxP)
+  )

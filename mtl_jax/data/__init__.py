@@ -7,10 +7,10 @@ from mtl_jax.data.synthetic import mmoe_regression, sinusoid_regression
 from mtl_jax.tasks import TaskSet
 
 TASKSETS: dict[str, Callable[..., TaskSet]] = {
-    "mmoe_regression": mmoe_regression,
-    "sinusoid": sinusoid_regression,
-    "rotated_digits": rotated_digits,
-    "digit_attributes": digit_attributes,
+  "mmoe_regression": mmoe_regression,
+  "sinusoid": sinusoid_regression,
+  "rotated_digits": rotated_digits,
+  "digit_attributes": digit_attributes,
 }
 
 

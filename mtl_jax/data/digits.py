@@ -14,8 +14,11 @@ def _load(image_shape: bool):
 
 
 def rotated_digits(
-    angles=(0, 90, 180, 270), test_fraction: float = 0.25, images: bool = False,
-    examples_per_task: int | None = None, seed: int = 0,
+  angles=(0, 90, 180, 270),
+  test_fraction: float = 0.25,
+  images: bool = False,
+  examples_per_task: int | None = None,
+  seed: int = 0,
 ) -> TaskSet:
   """Multi-task classification: task i classifies digits rotated by ``angles[i]`` degrees.
 
@@ -47,8 +50,10 @@ _PRIMES = np.array([0, 0, 1, 1, 0, 1, 0, 1, 0, 0])
 
 
 def digit_attributes(
-    test_fraction: float = 0.25, images: bool = False, include_regression: bool = False,
-    seed: int = 0,
+  test_fraction: float = 0.25,
+  images: bool = False,
+  include_regression: bool = False,
+  seed: int = 0,
 ) -> TaskSet:
   """Multi-label learning on one p(x): several attributes of the same digit images.
 
@@ -63,10 +68,10 @@ def digit_attributes(
   n_test = int(round(test_fraction * len(x)))
   te, tr = order[:n_test], order[n_test:]
   labels = {
-      "identity": (TaskSpec("identity", "softmax_ce", 10), y),
-      "parity": (TaskSpec("parity", "sigmoid_ce", 1), (y % 2)[:, None].astype(np.float32)),
-      "ge5": (TaskSpec("ge5", "sigmoid_ce", 1), (y >= 5)[:, None].astype(np.float32)),
-      "prime": (TaskSpec("prime", "sigmoid_ce", 1), _PRIMES[y][:, None].astype(np.float32)),
+    "identity": (TaskSpec("identity", "softmax_ce", 10), y),
+    "parity": (TaskSpec("parity", "sigmoid_ce", 1), (y % 2)[:, None].astype(np.float32)),
+    "ge5": (TaskSpec("ge5", "sigmoid_ce", 1), (y >= 5)[:, None].astype(np.float32)),
+    "prime": (TaskSpec("prime", "sigmoid_ce", 1), _PRIMES[y][:, None].astype(np.float32)),
   }
   if include_regression:
     ink = x.reshape(len(x), -1).mean(1, keepdims=True)

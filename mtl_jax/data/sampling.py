@@ -17,18 +17,25 @@ class DeviceData(NamedTuple):
   x_test: jax.Array
   y_test: jax.Array
   n_test: jax.Array
-  kind: jax.Array        # [T] loss kind ids
-  out_mask: jax.Array    # [T, O]
+  kind: jax.Array  # [T] loss kind ids
+  out_mask: jax.Array  # [T, O]
   label_mean: jax.Array  # [T, Y]
-  label_std: jax.Array   # [T, Y]
+  label_std: jax.Array  # [T, Y]
 
   @classmethod
   def from_taskset(cls, ts: TaskSet) -> "DeviceData":
     return cls(
-        jnp.asarray(ts.x_train), jnp.asarray(ts.y_train), jnp.asarray(ts.n_train),
-        jnp.asarray(ts.x_test), jnp.asarray(ts.y_test), jnp.asarray(ts.n_test),
-        jnp.asarray(ts.kind_ids()), jnp.asarray(ts.output_mask()),
-        jnp.asarray(ts.label_mean), jnp.asarray(ts.label_std))
+      jnp.asarray(ts.x_train),
+      jnp.asarray(ts.y_train),
+      jnp.asarray(ts.n_train),
+      jnp.asarray(ts.x_test),
+      jnp.asarray(ts.y_test),
+      jnp.asarray(ts.n_test),
+      jnp.asarray(ts.kind_ids()),
+      jnp.asarray(ts.output_mask()),
+      jnp.asarray(ts.label_mean),
+      jnp.asarray(ts.label_std),
+    )
 
 
 class TaskBatch(NamedTuple):
@@ -50,8 +57,9 @@ def sample_tasks(rng: jax.Array, num_tasks: int, k: int) -> jax.Array:
   return jax.random.choice(rng, num_tasks, (k,), replace=False)
 
 
-def sample_batch(rng: jax.Array, data: DeviceData, k: int, batch_size: int,
-                 shared_inputs: bool = False) -> TaskBatch:
+def sample_batch(
+  rng: jax.Array, data: DeviceData, k: int, batch_size: int, shared_inputs: bool = False
+) -> TaskBatch:
   """Samples K tasks, then ``batch_size`` training examples per task (with replacement).
 
   Example ids are uniform over each task's own ``n_train`` rows (padding is never drawn).

@@ -6,8 +6,12 @@ from mtl_jax.tasks import TaskSet, TaskSpec, make_taskset
 
 
 def correlated_unit_vectors(
-    num_tasks: int, dim: int, correlation: float, rng: np.random.Generator,
-    clusters: int = 1, between: float | None = None,
+  num_tasks: int,
+  dim: int,
+  correlation: float,
+  rng: np.random.Generator,
+  clusters: int = 1,
+  between: float | None = None,
 ) -> np.ndarray:
   """Unit vectors w_1..w_T with cos(w_i, w_j) = ``correlation`` (within a cluster).
 
@@ -39,16 +43,25 @@ def correlated_unit_vectors(
     basis = rng.standard_normal((n_dirs, dim)) / np.sqrt(dim)
   u0, uc, v = basis[0], basis[1 : 1 + clusters], basis[1 + clusters :]
   cluster_of = np.arange(num_tasks) % clusters
-  w = (np.sqrt(b) * u0[None] + np.sqrt(correlation - b) * uc[cluster_of]
-       + np.sqrt(1 - correlation) * v)
+  w = (
+    np.sqrt(b) * u0[None] + np.sqrt(correlation - b) * uc[cluster_of] + np.sqrt(1 - correlation) * v
+  )
   return w / np.linalg.norm(w, axis=1, keepdims=True)
 
 
 def mmoe_regression(
-    num_tasks: int = 2, correlation: float = 0.5, dim: int = 100, n_train: int = 1000,
-    n_test: int = 1000, num_sines: int = 10, scale: float = 1.0, noise: float = 0.01,
-    clusters: int = 1, between: float | None = None, seed: int = 0,
-    standardize_labels: bool = True,
+  num_tasks: int = 2,
+  correlation: float = 0.5,
+  dim: int = 100,
+  n_train: int = 1000,
+  n_test: int = 1000,
+  num_sines: int = 10,
+  scale: float = 1.0,
+  noise: float = 0.01,
+  clusters: int = 1,
+  between: float | None = None,
+  seed: int = 0,
+  standardize_labels: bool = True,
 ) -> TaskSet:
   """Synthetic regression tasks with controlled correlation (Ma et al., KDD 2018, §3).
 
@@ -70,14 +83,20 @@ def mmoe_regression(
   specs = [TaskSpec(f"task_{i}", "mse", 1) for i in range(num_tasks)]
   train = [draw(n_train, i) for i in range(num_tasks)]
   test = [draw(n_test, i) for i in range(num_tasks)]
-  return make_taskset(f"mmoe_regression_rho{correlation}", specs, train, test,
-                      standardize_labels=standardize_labels)
+  return make_taskset(
+    f"mmoe_regression_rho{correlation}", specs, train, test, standardize_labels=standardize_labels
+  )
 
 
 def sinusoid_regression(
-    num_tasks: int = 5, n_train: int = 200, n_test: int = 200, scale_range=(0.1, 100.0),
-    noise: float = 0.05, n_train_per_task=None, seed: int = 0,
-    standardize_labels: bool = True,
+  num_tasks: int = 5,
+  n_train: int = 200,
+  n_test: int = 200,
+  scale_range=(0.1, 100.0),
+  noise: float = 0.05,
+  n_train_per_task=None,
+  seed: int = 0,
+  standardize_labels: bool = True,
 ) -> TaskSet:
   """Sinusoid tasks y = A_i sin(x − φ_i) + ε, x ~ U[−5, 5], whose label scales differ.
 
@@ -100,6 +119,10 @@ def sinusoid_regression(
 
   specs = [TaskSpec(f"sine_{i}", "mse", 1) for i in range(num_tasks)]
   return make_taskset(
-      "sinusoid", specs, [draw(sizes[i], i) for i in range(num_tasks)],
-      [draw(n_test, i) for i in range(num_tasks)],
-      descriptors=np.stack([np.log(amp), phase], 1), standardize_labels=standardize_labels)
+    "sinusoid",
+    specs,
+    [draw(sizes[i], i) for i in range(num_tasks)],
+    [draw(n_test, i) for i in range(num_tasks)],
+    descriptors=np.stack([np.log(amp), phase], 1),
+    standardize_labels=standardize_labels,
+  )

@@ -40,8 +40,10 @@ def get(name: str, **kwargs) -> MultiTaskNet:
       kwargs.pop(key)
   unknown = sorted(set(kwargs) - accepted)
   if unknown:
-    raise ValueError(f"model {name!r}: unknown model_kwargs {unknown}; it accepts "
-                     f"{sorted(accepted - set(_FROM_TASKSET))}")
+    raise ValueError(
+      f"model {name!r}: unknown model_kwargs {unknown}; it accepts "
+      f"{sorted(accepted - set(_FROM_TASKSET))}"
+    )
   return builder(**kwargs)
 
 
@@ -61,28 +63,45 @@ def _trunk(trunk: str, width: int, depth: int):
 
 
 @register("hard_sharing")
-def hard_sharing(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2,
-                 num_shared=None):
+def hard_sharing(
+  *, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2, num_shared=None
+):
   """Shared trunk θ^sh + one linear head per task (multi-head hard sharing).
 
   ``num_shared`` (default: all trunk layers) shares only the first k layers.
   """
   del input_shape
-  return MultiTaskNet(_trunk(trunk, width, depth), num_tasks, output_size,
-                      num_shared=num_shared, name="hard_sharing")
+  return MultiTaskNet(
+    _trunk(trunk, width, depth), num_tasks, output_size, num_shared=num_shared, name="hard_sharing"
+  )
 
 
 @register("independent")
 def independent(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2):
   """Share nothing: one whole network per task, stacked on the task axis."""
   del input_shape
-  return MultiTaskNet(_trunk(trunk, width, depth), num_tasks, output_size, num_shared=0,
-                      name="independent")
+  return MultiTaskNet(
+    _trunk(trunk, width, depth), num_tasks, output_size, num_shared=0, name="independent"
+  )
 
 
-__all__ = ["MultiTaskNet", "accepted_kwargs", "count_params", "gather_tasks", "get", "names",
-           "register"]
+__all__ = [
+  "MultiTaskNet",
+  "accepted_kwargs",
+  "count_params",
+  "gather_tasks",
+  "get",
+  "names",
+  "register",
+]
 
 # Architectures in their own files register themselves on import (after `register` exists).
 from mtl_jax.models import (  # noqa: E402, F401, I001
-    conditioning, cgc, cross_stitch, mmoe, ple, soft_sharing, split)
+  conditioning,
+  cgc,
+  cross_stitch,
+  mmoe,
+  ple,
+  soft_sharing,
+  split,
+)

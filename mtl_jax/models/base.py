@@ -31,8 +31,14 @@ class MultiTaskNet:
   override :meth:`regularizer` (a penalty added to the training loss, e.g. soft sharing).
   """
 
-  def __init__(self, layers: Sequence[nn.Module], num_tasks: int, output_size: int,
-               num_shared: int | None = None, name: str = "net"):
+  def __init__(
+    self,
+    layers: Sequence[nn.Module],
+    num_tasks: int,
+    output_size: int,
+    num_shared: int | None = None,
+    name: str = "net",
+  ):
     self.layers = list(layers)
     self.head = Head(output_size)
     self.num_tasks = num_tasks
@@ -40,8 +46,10 @@ class MultiTaskNet:
     self.num_shared = len(self.layers) if num_shared is None else num_shared
     self.name = name
     if not 0 <= self.num_shared <= len(self.layers):
-      raise ValueError(f"num_shared must be in [0, {len(self.layers)}] (number of trunk "
-                       f"layers), got {self.num_shared}")
+      raise ValueError(
+        f"num_shared must be in [0, {len(self.layers)}] (number of trunk "
+        f"layers), got {self.num_shared}"
+      )
 
   def init(self, rng: jax.Array, x: jax.Array) -> dict:
     """Initialises ``{"shared", "tasks"}`` from one example batch ``x [B, ...]``."""
@@ -97,8 +105,7 @@ class MultiTaskNet:
   def apply(self, params: dict, x: jax.Array, task_ids: jax.Array) -> jax.Array:
     """Outputs ``[K, B, output_size]`` for inputs ``x [K, B, ...]`` of tasks ``task_ids [K]``."""
     task_k = gather_tasks(params["tasks"], task_ids)
-    return jax.vmap(self.apply_task, in_axes=(None, 0, 0, 0))(
-        params["shared"], task_k, task_ids, x)
+    return jax.vmap(self.apply_task, in_axes=(None, 0, 0, 0))(params["shared"], task_k, task_ids, x)
 
   def regularizer(self, params: dict) -> jax.Array:
     """Extra training penalty; 0 for plain sharing."""

@@ -66,8 +66,9 @@ class AdditiveDense(nn.Module):
   @nn.compact
   def __call__(self, h, z):
     h = _flat(h)
-    a = nn.Dense(self.features, name="h")(h) + nn.Dense(
-        self.features, use_bias=False, name="z")(_rows(z, h))
+    a = nn.Dense(self.features, name="h")(h) + nn.Dense(self.features, use_bias=False, name="z")(
+      _rows(z, h)
+    )
     return nn.relu(a) if self.activate else a
 
 
@@ -80,8 +81,9 @@ class MultiplicativeDense(nn.Module):
   @nn.compact
   def __call__(self, h, z):
     h = _flat(h)
-    gate = nn.Dense(self.features, kernel_init=nn.initializers.zeros,
-                    bias_init=nn.initializers.ones, name="z")(_rows(z, h))
+    gate = nn.Dense(
+      self.features, kernel_init=nn.initializers.zeros, bias_init=nn.initializers.ones, name="z"
+    )(_rows(z, h))
     a = nn.Dense(self.features, name="h")(h) * gate
     return nn.relu(a) if self.activate else a
 
@@ -106,8 +108,12 @@ class FiLMDense(nn.Module):
     return nn.relu(a) if self.activate else a
 
 
-LAYERS = {"concat": ConcatDense, "additive": AdditiveDense,
-          "multiplicative": MultiplicativeDense, "film": FiLMDense}
+LAYERS = {
+  "concat": ConcatDense,
+  "additive": AdditiveDense,
+  "multiplicative": MultiplicativeDense,
+  "film": FiLMDense,
+}
 
 
 def concat_to_additive(params: dict, h_dim: int) -> dict:
@@ -130,9 +136,18 @@ class ConditionedNet(MultiTaskNet):
   ``{"head": [T, ...]}`` or ``{}``.
   """
 
-  def __init__(self, conditioning: str, descriptor: TaskDescriptor, num_tasks: int,
-               output_size: int, width: int = 64, depth: int = 2, condition_at: str = "input",
-               shared_head: bool = False, name: str = "conditioned"):
+  def __init__(
+    self,
+    conditioning: str,
+    descriptor: TaskDescriptor,
+    num_tasks: int,
+    output_size: int,
+    width: int = 64,
+    depth: int = 2,
+    condition_at: str = "input",
+    shared_head: bool = False,
+    name: str = "conditioned",
+  ):
     if conditioning not in LAYERS:
       raise ValueError(f"unknown conditioning {conditioning!r}; valid: {sorted(LAYERS)}")
     if condition_at not in ("input", "all"):
@@ -180,29 +195,72 @@ class ConditionedNet(MultiTaskNet):
     return (f"layer_{len(self.layers) - 1}",)
 
 
-def _build(conditioning, name, num_tasks, output_size, descriptors, trunk, width, depth,
-           descriptor, embed_dim, condition_at, standardize_descriptors, shared_head=False):
+def _build(
+  conditioning,
+  name,
+  num_tasks,
+  output_size,
+  descriptors,
+  trunk,
+  width,
+  depth,
+  descriptor,
+  embed_dim,
+  condition_at,
+  standardize_descriptors,
+  shared_head=False,
+):
   if trunk != "mlp":
     raise ValueError(f"model {name!r} conditions an MLP trunk; got trunk={trunk!r}")
-  desc = TaskDescriptor(descriptor, num_tasks, embed_dim,
-                        None if descriptors is None else np.asarray(descriptors),
-                        standardize_descriptors)
-  return ConditionedNet(conditioning, desc, num_tasks, output_size, width, depth, condition_at,
-                        shared_head, name=name)
+  desc = TaskDescriptor(
+    descriptor,
+    num_tasks,
+    embed_dim,
+    None if descriptors is None else np.asarray(descriptors),
+    standardize_descriptors,
+  )
+  return ConditionedNet(
+    conditioning, desc, num_tasks, output_size, width, depth, condition_at, shared_head, name=name
+  )
 
 
 def _register(conditioning: str):
-  def builder(*, num_tasks, output_size, input_shape=None, descriptors=None, trunk="mlp",
-              width=64, depth=2, descriptor="onehot", embed_dim=8, condition_at="input",
-              standardize_descriptors=True):
+  def builder(
+    *,
+    num_tasks,
+    output_size,
+    input_shape=None,
+    descriptors=None,
+    trunk="mlp",
+    width=64,
+    depth=2,
+    descriptor="onehot",
+    embed_dim=8,
+    condition_at="input",
+    standardize_descriptors=True,
+  ):
     del input_shape
-    return _build(conditioning, conditioning, num_tasks, output_size, descriptors, trunk,
-                  width, depth, descriptor, embed_dim, condition_at, standardize_descriptors)
+    return _build(
+      conditioning,
+      conditioning,
+      num_tasks,
+      output_size,
+      descriptors,
+      trunk,
+      width,
+      depth,
+      descriptor,
+      embed_dim,
+      condition_at,
+      standardize_descriptors,
+    )
 
   builder.__name__ = conditioning
-  builder.__doc__ = (f"Shared MLP trunk with {conditioning} conditioning on z_i + per-task "
-                     "heads.\n\n  model_kwargs: width, depth, descriptor (onehot|embedding|"
-                     "metadata), embed_dim, condition_at (input|all), standardize_descriptors.\n")
+  builder.__doc__ = (
+    f"Shared MLP trunk with {conditioning} conditioning on z_i + per-task "
+    "heads.\n\n  model_kwargs: width, depth, descriptor (onehot|embedding|"
+    "metadata), embed_dim, condition_at (input|all), standardize_descriptors.\n"
+  )
   register(conditioning)(builder)
 
 
@@ -211,9 +269,21 @@ for _c in LAYERS:
 
 
 @register("share_all_but_z")
-def share_all_but_z(*, num_tasks, output_size, input_shape=None, descriptors=None,
-                    conditioning="concat", trunk="mlp", width=64, depth=2, descriptor="onehot",
-                    embed_dim=8, condition_at="input", standardize_descriptors=True):
+def share_all_but_z(
+  *,
+  num_tasks,
+  output_size,
+  input_shape=None,
+  descriptors=None,
+  conditioning="concat",
+  trunk="mlp",
+  width=64,
+  depth=2,
+  descriptor="onehot",
+  embed_dim=8,
+  condition_at="input",
+  standardize_descriptors=True,
+):
   """Everything shared, heads included; the only task-specific thing is z_i.
 
   model_kwargs: conditioning (concat|additive|multiplicative|film; default concat at the
@@ -221,6 +291,18 @@ def share_all_but_z(*, num_tasks, output_size, input_shape=None, descriptors=Non
   embed_dim, condition_at, standardize_descriptors.
   """
   del input_shape
-  return _build(conditioning, "share_all_but_z", num_tasks, output_size, descriptors, trunk,
-                width, depth, descriptor, embed_dim, condition_at, standardize_descriptors,
-                shared_head=True)
+  return _build(
+    conditioning,
+    "share_all_but_z",
+    num_tasks,
+    output_size,
+    descriptors,
+    trunk,
+    width,
+    depth,
+    descriptor,
+    embed_dim,
+    condition_at,
+    standardize_descriptors,
+    shared_head=True,
+  )

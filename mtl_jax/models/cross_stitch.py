@@ -39,8 +39,14 @@ def stitch_init(num_tasks: int, self_weight: float = 0.9) -> np.ndarray:
 class CrossStitchNet(MultiTaskNet):
   """T stacked trunks, cross-stitched after every layer, plus per-task heads."""
 
-  def __init__(self, layers, num_tasks: int, output_size: int, stitch_self: float = 0.9,
-               name: str = "cross_stitch"):
+  def __init__(
+    self,
+    layers,
+    num_tasks: int,
+    output_size: int,
+    stitch_self: float = 0.9,
+    name: str = "cross_stitch",
+  ):
     super().__init__(layers, num_tasks, output_size, name=name)
     self.stitch_self = stitch_self
 
@@ -52,7 +58,8 @@ class CrossStitchNet(MultiTaskNet):
     h = x
     for i, (layer, key) in enumerate(zip(self.layers, keys)):
       net = jax.vmap(lambda k, layer=layer, h=h: layer.init(k, h)["params"])(
-          jax.random.split(key, t))
+        jax.random.split(key, t)
+      )
       shared[f"layer_{i}"] = {"net": net, "alpha": alpha}
       h = layer.apply({"params": jax.tree.map(lambda p: p[0], net)}, h)
     head_keys = jax.random.split(keys[-1], t)
@@ -66,7 +73,7 @@ class CrossStitchNet(MultiTaskNet):
       p = shared[f"layer_{i}"]
       h_T = jax.vmap(lambda q, h, layer=layer: layer.apply({"params": q}, h))(p["net"], h_T)
       if i < last:
-        h_T = jnp.tensordot(p["alpha"], h_T, axes=1)        # [T, T] · [T, B, ...]
+        h_T = jnp.tensordot(p["alpha"], h_T, axes=1)  # [T, T] · [T, B, ...]
       else:
         h = jnp.tensordot(p["alpha"][task_id], h_T, axes=1)  # only row task_id is needed
     return self.head.apply({"params": task["head"]}, h)
@@ -76,8 +83,9 @@ class CrossStitchNet(MultiTaskNet):
 
 
 @register("cross_stitch")
-def cross_stitch(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2,
-                 stitch_self=0.9):
+def cross_stitch(
+  *, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2, stitch_self=0.9
+):
   """One trunk per task, mixed by a learned T×T cross-stitch unit after every layer.
 
   model_kwargs: trunk (mlp|conv), width, depth, stitch_self (α diagonal at init, 0.9).

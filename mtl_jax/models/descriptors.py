@@ -37,8 +37,14 @@ class TaskDescriptor:
     standardize: standardise metadata columns over tasks.
   """
 
-  def __init__(self, kind: str, num_tasks: int, embed_dim: int = 8,
-               metadata: np.ndarray | None = None, standardize: bool = True):
+  def __init__(
+    self,
+    kind: str,
+    num_tasks: int,
+    embed_dim: int = 8,
+    metadata: np.ndarray | None = None,
+    standardize: bool = True,
+  ):
     if kind not in KINDS:
       raise ValueError(f"unknown descriptor {kind!r}; valid: {', '.join(KINDS)}")
     self.kind = kind
@@ -54,9 +60,11 @@ class TaskDescriptor:
       self.embed = nn.Embed(num_tasks, embed_dim, embedding_init=nn.initializers.normal(1.0))
     else:
       if metadata is None:
-        raise ValueError("descriptor='metadata' needs a task set with per-task descriptors "
-                         "(e.g. taskset='sinusoid'); this one has none — use 'onehot' or "
-                         "'embedding'")
+        raise ValueError(
+          "descriptor='metadata' needs a task set with per-task descriptors "
+          "(e.g. taskset='sinusoid'); this one has none — use 'onehot' or "
+          "'embedding'"
+        )
       meta = np.asarray(metadata, np.float32).reshape(num_tasks, -1)
       if standardize:
         std = meta.std(0)

@@ -20,8 +20,15 @@ class MMoE(MultiTaskNet):
   """``params["shared"] = {"experts": [n, ...]}``; ``params["tasks"] = {"gate", "tower",
   "head"}`` each ``[T, ...]``."""
 
-  def __init__(self, num_tasks: int, output_size: int, num_experts: int = 4,
-               expert_widths=(32,), tower_widths=(16,), name: str = "mmoe"):
+  def __init__(
+    self,
+    num_tasks: int,
+    output_size: int,
+    num_experts: int = 4,
+    expert_widths=(32,),
+    tower_widths=(16,),
+    name: str = "mmoe",
+  ):
     if num_experts < 1:
       raise ValueError(f"num_experts must be >= 1, got {num_experts}")
     self.expert = MLP(tuple(expert_widths))
@@ -37,8 +44,11 @@ class MMoE(MultiTaskNet):
     h = apply_stack(self.expert, experts, x)[0]
     tower = init_stack(self.tower, k_tower, t, h)
     h = self.tower.apply({"params": jax.tree.map(lambda p: p[0], tower)}, h)
-    tasks = {"gate": init_stack(self.gate, k_gate, t, x), "tower": tower,
-             "head": init_stack(self.head, k_head, t, h)}
+    tasks = {
+      "gate": init_stack(self.gate, k_gate, t, x),
+      "tower": tower,
+      "head": init_stack(self.head, k_head, t, h),
+    }
     return {"shared": {"experts": experts}, "tasks": tasks}
 
   def gates(self, task: dict, x: jax.Array) -> jax.Array:
@@ -60,13 +70,23 @@ def _widths(width, depth):
 
 
 @register("mmoe")
-def mmoe(*, num_tasks, output_size, input_shape=None, width=32, depth=1, num_experts=4,
-         tower_width=16, tower_depth=1):
+def mmoe(
+  *,
+  num_tasks,
+  output_size,
+  input_shape=None,
+  width=32,
+  depth=1,
+  num_experts=4,
+  tower_width=16,
+  tower_depth=1,
+):
   """MMoE: n shared expert MLPs, one softmax gate + tower + head per task.
 
   model_kwargs: num_experts (4), width / depth (each expert's MLP: 32 × 1),
   tower_width / tower_depth (16 × 1).
   """
   del input_shape
-  return MMoE(num_tasks, output_size, num_experts, _widths(width, depth),
-              _widths(tower_width, tower_depth))
+  return MMoE(
+    num_tasks, output_size, num_experts, _widths(width, depth), _widths(tower_width, tower_depth)
+  )

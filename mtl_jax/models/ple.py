@@ -46,12 +46,22 @@ def _first(tree):
 class PLE(MultiTaskNet):
   """L CGC levels (L = 1 is CGC) + per-task towers and heads."""
 
-  def __init__(self, num_tasks: int, output_size: int, num_levels: int = 2,
-               task_experts: int = 2, shared_experts: int = 2, expert_widths=(32,),
-               tower_widths=(16,), name: str = "ple"):
+  def __init__(
+    self,
+    num_tasks: int,
+    output_size: int,
+    num_levels: int = 2,
+    task_experts: int = 2,
+    shared_experts: int = 2,
+    expert_widths=(32,),
+    tower_widths=(16,),
+    name: str = "ple",
+  ):
     if num_levels < 1 or task_experts < 1 or shared_experts < 0:
-      raise ValueError(f"need num_levels >= 1, task_experts >= 1, shared_experts >= 0; got "
-                       f"{num_levels}, {task_experts}, {shared_experts}")
+      raise ValueError(
+        f"need num_levels >= 1, task_experts >= 1, shared_experts >= 0; got "
+        f"{num_levels}, {task_experts}, {shared_experts}"
+      )
     self.expert = MLP(tuple(expert_widths))
     super().__init__([self.expert], num_tasks, output_size, num_shared=1, name=name)
     self.num_levels = num_levels
@@ -72,8 +82,8 @@ class PLE(MultiTaskNet):
 
   def _inner_level(self, p, xt_TxB, xs_B):
     """A non-final level over all T task paths: ``([T, B, D], [B, D]) -> ([T, B, F], [B, F])``."""
-    e_t = jax.vmap(self._task_experts)(p["task_experts"], xt_TxB)       # [T, m_t, B, F]
-    e_s = self._shared_experts(p.get("shared_experts"), xs_B)            # [m_s, B, F]
+    e_t = jax.vmap(self._task_experts)(p["task_experts"], xt_TxB)  # [T, m_t, B, F]
+    e_s = self._shared_experts(p.get("shared_experts"), xs_B)  # [m_s, B, F]
 
     def task_out(gate_p, e_k, x_k):
       g = self.task_gate.apply({"params": gate_p}, x_k)
@@ -94,13 +104,16 @@ class PLE(MultiTaskNet):
     for level in range(self.num_levels):
       k_te, k_se, k_tg, k_sg = jax.random.split(keys[level], 4)
       # Shapes only depend on the input's shape: initialise from task 0's path.
-      te = jax.tree.map(lambda a: a.reshape((t, self.m_t) + a.shape[1:]),
-                        init_stack(self.expert, k_te, t * self.m_t, xt[0]))
+      te = jax.tree.map(
+        lambda a: a.reshape((t, self.m_t) + a.shape[1:]),
+        init_stack(self.expert, k_te, t * self.m_t, xt[0]),
+      )
       p = {"shared_experts": init_stack(self.expert, k_se, self.m_s, xs)} if self.m_s else {}
       tg = init_stack(self.task_gate, k_tg, t, xt[0])
       if level < self.num_levels - 1:
-        p.update(task_experts=te, task_gates=tg,
-                 shared_gate=self.shared_gate.init(k_sg, xs)["params"])
+        p.update(
+          task_experts=te, task_gates=tg, shared_gate=self.shared_gate.init(k_sg, xs)["params"]
+        )
         shared[f"level_{level}"] = p
         xt, xs = self._inner_level(p, xt, xs)
       else:
@@ -124,8 +137,13 @@ class PLE(MultiTaskNet):
   def apply_task(self, shared: dict, task: dict, task_id: jax.Array, x: jax.Array) -> jax.Array:
     x_k, x_s = self.task_input(shared, task_id, x)
     last = shared[f"level_{self.num_levels - 1}"]
-    experts = jnp.concatenate([self._task_experts(task["experts"], x_k),
-                               self._shared_experts(last.get("shared_experts"), x_s)], 0)
+    experts = jnp.concatenate(
+      [
+        self._task_experts(task["experts"], x_k),
+        self._shared_experts(last.get("shared_experts"), x_s),
+      ],
+      0,
+    )
     f = mix(self.task_gate.apply({"params": task["gate"]}, x_k), experts)
     h = self.tower.apply({"params": task["tower"]}, f)
     return self.head.apply({"params": task["head"]}, h)
@@ -136,20 +154,59 @@ class PLE(MultiTaskNet):
     return (f"level_{self.num_levels - 1}",) if self.m_s else (f"level_{self.num_levels - 2}",)
 
 
-def _build(num_levels, name, num_tasks, output_size, width, depth, task_experts,
-           shared_experts, tower_width, tower_depth):
-  return PLE(num_tasks, output_size, num_levels, task_experts, shared_experts,
-             (int(width),) * int(depth), (int(tower_width),) * int(tower_depth), name=name)
+def _build(
+  num_levels,
+  name,
+  num_tasks,
+  output_size,
+  width,
+  depth,
+  task_experts,
+  shared_experts,
+  tower_width,
+  tower_depth,
+):
+  return PLE(
+    num_tasks,
+    output_size,
+    num_levels,
+    task_experts,
+    shared_experts,
+    (int(width),) * int(depth),
+    (int(tower_width),) * int(tower_depth),
+    name=name,
+  )
 
 
 @register("ple")
-def ple(*, num_tasks, output_size, input_shape=None, num_levels=2, width=32, depth=1,
-        task_experts=2, shared_experts=2, tower_width=16, tower_depth=1):
+def ple(
+  *,
+  num_tasks,
+  output_size,
+  input_shape=None,
+  num_levels=2,
+  width=32,
+  depth=1,
+  task_experts=2,
+  shared_experts=2,
+  tower_width=16,
+  tower_depth=1,
+):
   """PLE: ``num_levels`` (2) CGC levels with a shared gate between levels.
 
   model_kwargs: num_levels, task_experts (m_t, 2 per task), shared_experts (m_s, 2),
   width / depth (each expert's MLP: 32 × 1), tower_width / tower_depth (16 × 1).
   """
   del input_shape
-  return _build(num_levels, "ple", num_tasks, output_size, width, depth, task_experts,
-                shared_experts, tower_width, tower_depth)
+  return _build(
+    num_levels,
+    "ple",
+    num_tasks,
+    output_size,
+    width,
+    depth,
+    task_experts,
+    shared_experts,
+    tower_width,
+    tower_depth,
+  )

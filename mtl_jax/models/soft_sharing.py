@@ -23,8 +23,16 @@ from mtl_jax.sharing import NORMS, soft_sharing_penalty
 class SoftSharingNet(MultiTaskNet):
   """Independent stacked networks + the soft-sharing penalty as the regulariser."""
 
-  def __init__(self, layers, num_tasks, output_size, soft_lambda=1e-3, soft_norm="l2",
-               soft_heads=False, name="soft_sharing"):
+  def __init__(
+    self,
+    layers,
+    num_tasks,
+    output_size,
+    soft_lambda=1e-3,
+    soft_norm="l2",
+    soft_heads=False,
+    name="soft_sharing",
+  ):
     super().__init__(layers, num_tasks, output_size, num_shared=0, name=name)
     if soft_norm not in NORMS:
       raise ValueError(f"unknown soft_norm {soft_norm!r}; valid: {', '.join(NORMS)}")
@@ -44,13 +52,24 @@ class SoftSharingNet(MultiTaskNet):
 
 
 @register("soft_sharing")
-def soft_sharing(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2,
-                 soft_lambda=1e-3, soft_norm="l2", soft_heads=False):
+def soft_sharing(
+  *,
+  num_tasks,
+  output_size,
+  input_shape=None,
+  trunk="mlp",
+  width=64,
+  depth=2,
+  soft_lambda=1e-3,
+  soft_norm="l2",
+  soft_heads=False,
+):
   """One network per task + λ·(pairwise parameter distances).
 
   model_kwargs: trunk, width, depth, soft_lambda (λ, default 1e-3), soft_norm
   (l2|squared|mean), soft_heads (penalise heads too).
   """
   del input_shape
-  return SoftSharingNet(_trunk(trunk, width, depth), num_tasks, output_size, soft_lambda,
-                        soft_norm, soft_heads)
+  return SoftSharingNet(
+    _trunk(trunk, width, depth), num_tasks, output_size, soft_lambda, soft_norm, soft_heads
+  )

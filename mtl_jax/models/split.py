@@ -11,12 +11,14 @@ from mtl_jax.models.base import MultiTaskNet
 
 
 @register("split")
-def split(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2,
-          num_shared=1):
+def split(
+  *, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2, num_shared=1
+):
   """Shares the first ``num_shared`` (default 1) of ``depth`` trunk layers.
 
   model_kwargs: trunk (mlp|conv), width, depth, num_shared.
   """
   del input_shape
-  return MultiTaskNet(_trunk(trunk, width, depth), num_tasks, output_size,
-                      num_shared=num_shared, name="split")
+  return MultiTaskNet(
+    _trunk(trunk, width, depth), num_tasks, output_size, num_shared=num_shared, name="split"
+  )
