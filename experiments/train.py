@@ -11,7 +11,7 @@ per-task table (and Δm% when the config names a baseline).
 import os
 import time
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from mtl_jax import experiment
@@ -25,6 +25,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  if not FLAGS["verbosity"].present:
+    # orbax and jax log every checkpoint operation at INFO; --verbosity=0 brings them back.
+    logging.set_verbosity(logging.WARNING)
   workdir = FLAGS.workdir
   if workdir is None:
     workdir = os.path.join("workdirs", time.strftime("%Y%m%d-%H%M%S") + f"-{FLAGS.config.model}")
