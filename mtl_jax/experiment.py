@@ -311,7 +311,7 @@ def train_run(
     _continue_log(log_path, run.start_step)
   log = open(log_path, "a") if log_path and writer else None
   if run.start_step:
-    logging.info(
+    logging.warning(
       "%s: resuming from checkpoint step %d (%s)", desc or "run", run.start_step, run.ckpt.directory
     )
   t0 = time.time()

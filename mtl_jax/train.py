@@ -12,7 +12,6 @@ Two paths, chosen by the method name (``config.method``):
   share one input batch), aggregated into one update; θ^i always gets task i's gradient.
 """
 
-import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -124,7 +123,7 @@ def make_train_step(
   if kind == "aggregator":
     # Stateful aggregators size their state by the number of gradient rows (K per step)
     # or by the task ids they can see (T); fill those in unless the user did.
-    params_of = inspect.signature(aggregators._base._REGISTRY[method]).parameters
+    params_of = aggregators._base._REGISTRY.accepted_kwargs(method)
     if "num_tasks" in params_of and "num_tasks" not in method_kwargs:
       method_kwargs["num_tasks"] = k
     if "max_tasks" in params_of and "max_tasks" not in method_kwargs:

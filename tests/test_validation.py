@@ -52,7 +52,7 @@ def _config(**overrides):
     ),
     (
       {"method": "equal", "method_kwargs": {"bogus": 1}},
-      r"method 'equal': bad config.method_kwargs \['bogus'\]",
+      r"weighting 'equal': unknown method_kwargs \['bogus'\]",
     ),
     ({"mesh": {"data": 3, "task": 1}}, r"config.mesh: data=3 x task=1 needs 3 devices"),
     ({"taskset_kwargs": {"bogus": 1}}, r"task set 'rotated_digits': bad arguments \['bogus'\]"),

@@ -67,18 +67,17 @@ def _fill(config, field, fn, keep=(), skip=frozenset()):
 
 def fill_kwargs(config: ml_collections.ConfigDict, which=("model", "method", "taskset")):
   """Adds each named component's hyperparameters (with defaults) to its ``*_kwargs``."""
-  from mtl_jax import aggregators, data, weighting
-  from mtl_jax.models import _REGISTRY as model_registry
+  from mtl_jax import aggregators, data, models, weighting
 
   if "taskset" in which and config.taskset in data.TASKSETS:
     _fill(config, "taskset_kwargs", data.TASKSETS[config.taskset])
-  if "model" in which and config.model in model_registry:
-    _fill(config, "model_kwargs", model_registry[config.model], skip=_MODEL_ONLY)
+  if "model" in which and config.model in models.names():
+    _fill(config, "model_kwargs", models._REGISTRY.factory(config.model), skip=_MODEL_ONLY)
   if "method" in which:
     if config.method in weighting.names():
-      _fill(config, "method_kwargs", weighting._base._REGISTRY[config.method])
+      _fill(config, "method_kwargs", weighting._base._REGISTRY.factory(config.method))
     elif config.method in aggregators.names():
-      _fill(config, "method_kwargs", aggregators._base._REGISTRY[config.method])
+      _fill(config, "method_kwargs", aggregators._base._REGISTRY.factory(config.method))
   return config
 
 

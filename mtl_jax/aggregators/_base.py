@@ -9,33 +9,18 @@ import jax.numpy as jnp
 import optax
 from optax.experimental import aggregating
 
+from mtl_jax.registry import Registry
+
 Aggregator = aggregating.Aggregator
 
-_REGISTRY: dict[str, Callable[..., Aggregator]] = {}
-
-
-def register(name: str):
-  """Decorator registering an aggregator factory under ``name``."""
-
-  def deco(factory):
-    if name in _REGISTRY:
-      raise ValueError(f"aggregator {name!r} registered twice")
-    _REGISTRY[name] = factory
-    return factory
-
-  return deco
-
-
-def names() -> list[str]:
-  """Sorted names of every registered aggregator."""
-  return sorted(_REGISTRY)
+_REGISTRY = Registry("aggregator", "method_kwargs")
+register = _REGISTRY.register
+names = _REGISTRY.names
 
 
 def get(name: str, **hyperparams: Any) -> Aggregator:
   """Builds the aggregator registered as ``name`` with the given hyperparameters."""
-  if name not in _REGISTRY:
-    raise ValueError(f"unknown aggregator {name!r}; valid names: {', '.join(names())}")
-  return _REGISTRY[name](**hyperparams)
+  return _REGISTRY.get(name, **hyperparams)
 
 
 def chain(aggregator: Aggregator, optimizer: optax.GradientTransformation) -> Aggregator:

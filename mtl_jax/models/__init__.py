@@ -5,55 +5,26 @@ Architectures register a builder with :func:`register`; every builder accepts
 returns a :class:`MultiTaskNet` (or subclass).
 """
 
-import inspect
-from collections.abc import Callable
-
 from mtl_jax.models.base import MultiTaskNet, gather_tasks
 from mtl_jax.models.layers import TRUNKS, count_params
+from mtl_jax.registry import Registry
 
-_REGISTRY: dict[str, Callable[..., MultiTaskNet]] = {}
+_REGISTRY = Registry("model", "model_kwargs")
+register = _REGISTRY.register
+names = _REGISTRY.names
+accepted_kwargs = _REGISTRY.accepted_kwargs
 
-
-def register(name: str):
-  def deco(builder):
-    if name in _REGISTRY:
-      raise ValueError(f"model {name!r} registered twice")
-    _REGISTRY[name] = builder
-    return builder
-
-  return deco
-
-
-def names() -> list[str]:
-  return sorted(_REGISTRY)
-
-
-def get(name: str, **kwargs) -> MultiTaskNet:
-  """Builds the model registered as ``name``; unknown names list the valid ones."""
-  if name not in _REGISTRY:
-    raise ValueError(f"unknown model {name!r}; valid names: {', '.join(names())}")
-  builder = _REGISTRY[name]
-  accepted = accepted_kwargs(name)
-  # The library passes what it knows about the task set; a builder takes what it needs.
-  for key in _FROM_TASKSET:
-    if key in kwargs and key not in accepted:
-      kwargs.pop(key)
-  unknown = sorted(set(kwargs) - accepted)
-  if unknown:
-    raise ValueError(
-      f"model {name!r}: unknown model_kwargs {unknown}; it accepts "
-      f"{sorted(accepted - set(_FROM_TASKSET))}"
-    )
-  return builder(**kwargs)
-
-
+# What the library knows about the task set and passes to every builder that takes it.
 _FROM_TASKSET = ("num_tasks", "output_size", "input_shape", "descriptors")
 
 
-def accepted_kwargs(name: str) -> set[str]:
-  """The keyword arguments the builder registered as ``name`` takes."""
-  params = inspect.signature(_REGISTRY[name]).parameters
-  return {k for k, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+def get(name: str, **kwargs) -> MultiTaskNet:
+  """Builds the model registered as ``name``; unknown names or kwargs are clear errors."""
+  accepted = accepted_kwargs(name)
+  for key in _FROM_TASKSET:
+    if key in kwargs and key not in accepted:
+      kwargs.pop(key)
+  return _REGISTRY.get(name, **kwargs)
 
 
 def _trunk(trunk: str, width: int, depth: int):

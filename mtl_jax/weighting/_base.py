@@ -6,6 +6,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from mtl_jax.registry import Registry
+
 
 class Weighting(NamedTuple):
   """A pair of pure functions over the per-task loss vector.
@@ -23,31 +25,14 @@ class Weighting(NamedTuple):
   requires: tuple[str, ...] = ()
 
 
-_REGISTRY: dict[str, Callable[..., Weighting]] = {}
-
-
-def register(name: str):
-  """Decorator registering a weighting factory under ``name``."""
-
-  def deco(factory):
-    if name in _REGISTRY:
-      raise ValueError(f"weighting {name!r} registered twice")
-    _REGISTRY[name] = factory
-    return factory
-
-  return deco
-
-
-def names() -> list[str]:
-  """Sorted names of every registered weighting."""
-  return sorted(_REGISTRY)
+_REGISTRY = Registry("weighting", "method_kwargs")
+register = _REGISTRY.register
+names = _REGISTRY.names
 
 
 def get(name: str, **hyperparams: Any) -> Weighting:
   """Builds the weighting registered as ``name`` with the given hyperparameters."""
-  if name not in _REGISTRY:
-    raise ValueError(f"unknown weighting {name!r}; valid names: {', '.join(names())}")
-  return _REGISTRY[name](**hyperparams)
+  return _REGISTRY.get(name, **hyperparams)
 
 
 def resolve_ids(losses: jax.Array, task_ids: jax.Array | None) -> jax.Array:
