@@ -15,8 +15,9 @@ from mtl_jax.models.layers import Head
 def test_shapes_and_finiteness(name, trunk, shape):
   m = models.get(name, num_tasks=3, output_size=10, trunk=trunk, width=16)
   x = jax.random.normal(jax.random.PRNGKey(0), (2,) + shape)
-  params = m.init(jax.random.PRNGKey(1), x[0])
-  out = m.apply(params, x, jnp.array([2, 0]))
+  # Jitted: one compile instead of one per eager op keeps the suite fast.
+  params = jax.jit(m.init)(jax.random.PRNGKey(1), x[0])
+  out = jax.jit(m.apply)(params, x, jnp.array([2, 0]))
   chex.assert_shape(out, (2, 6, 10))
   chex.assert_tree_all_finite(out)
   for leaf in jax.tree.leaves(params["tasks"]):
@@ -79,8 +80,8 @@ def test_param_counts_scale_with_tasks():
   small = models.get("independent", num_tasks=2, output_size=1, width=8)
   big = models.get("independent", num_tasks=20, output_size=1, width=8)
   x = jnp.ones((1, 3))
-  c2 = models.count_params(small.init(jax.random.PRNGKey(0), x))
-  c20 = models.count_params(big.init(jax.random.PRNGKey(0), x))
+  c2 = models.count_params(jax.eval_shape(small.init, jax.random.PRNGKey(0), x))
+  c20 = models.count_params(jax.eval_shape(big.init, jax.random.PRNGKey(0), x))
   assert c20 == 10 * c2
 
 

@@ -1,7 +1,9 @@
 """Trunk layers: each is one linen module ``h -> h'`` so a trunk can be split anywhere."""
 
+import math
+
 import flax.linen as nn
-import jax.numpy as jnp
+import jax
 
 
 class DenseBlock(nn.Module):
@@ -56,6 +58,5 @@ TRUNKS = {"mlp": mlp_trunk, "conv": conv_trunk}
 
 
 def count_params(tree) -> int:
-  import jax
-
-  return int(sum(jnp.size(x) for x in jax.tree.leaves(tree)))
+  """Number of scalars in a pytree of arrays (or of ``jax.ShapeDtypeStruct``s)."""
+  return int(sum(math.prod(x.shape) for x in jax.tree.leaves(tree)))
