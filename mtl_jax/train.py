@@ -152,7 +152,14 @@ def make_train_step(
     out = model.apply_task(shared, task_p, task_id, x)
     return task_loss(out, y, data.kind[task_id], data.out_mask[task_id])
 
-  vlosses = jax.vmap(one_loss, in_axes=(None, 0, 0, 0, 0))
+  # With one p(x) (shared inputs) every task's rows are the same examples: passing them
+  # unbatched lets vmap run the shared trunk once per step instead of K times.
+  x_axis = None if shared_inputs else 0
+
+  def task_x(batch):
+    return batch.x[0] if shared_inputs else batch.x
+
+  vlosses = jax.vmap(one_loss, in_axes=(None, 0, 0, x_axis, 0))
 
   def init_state(rng: jax.Array, params) -> TrainState:
     mstate = transform.init(t) if kind == "weighting" else transform.init(params["shared"])
@@ -171,8 +178,8 @@ def make_train_step(
       return one_loss(shared, task_p, task_id, x, y)
 
     task_k = gather_tasks(params["tasks"], batch.task)
-    g = jax.vmap(jax.grad(loss_w), in_axes=(None, 0, 0, 0, 0))(
-      w, task_k, batch.task, batch.x, batch.y
+    g = jax.vmap(jax.grad(loss_w), in_axes=(None, 0, 0, x_axis, 0))(
+      w, task_k, batch.task, task_x(batch), batch.y
     )
     return jax.vmap(_tree_norm)(g)
 
@@ -182,7 +189,7 @@ def make_train_step(
 
     def total(params):
       task_k = gather_tasks(params["tasks"], batch.task)
-      losses = vlosses(params["shared"], task_k, batch.task, batch.x, batch.y)
+      losses = vlosses(params["shared"], task_k, batch.task, task_x(batch), batch.y)
       w, new_mstate = transform.update(
         jax.lax.stop_gradient(losses), mstate, task_ids=batch.task, **extras
       )
@@ -199,18 +206,20 @@ def make_train_step(
       out = model.apply_from_representation(task_p, z)
       return task_loss(out, y, data.kind[task_id], data.out_mask[task_id])
 
-    z = jax.vmap(model.represent, in_axes=(None, 0))(shared, batch.x)
-    return jax.vmap(jax.grad(head_loss))(jax.lax.stop_gradient(z), task_k, batch.task, batch.y)
+    if shared_inputs:
+      z = model.represent(shared, task_x(batch))
+    else:
+      z = jax.vmap(model.represent, in_axes=(None, 0))(shared, batch.x)
+    return jax.vmap(jax.grad(head_loss), in_axes=(x_axis, 0, 0, 0))(
+      jax.lax.stop_gradient(z), task_k, batch.task, batch.y
+    )
 
   def aggregator_grads(params, mstate, batch, extras):
     task_k = gather_tasks(params["tasks"], batch.task)
     if shared_inputs:
-      x0 = batch.x[0]
 
       def losses_fn(shared, task_k):
-        return jax.vmap(one_loss, in_axes=(None, 0, 0, None, 0))(
-          shared, task_k, batch.task, x0, batch.y
-        )
+        return vlosses(shared, task_k, batch.task, task_x(batch), batch.y)
 
       losses, vjp = jax.vjp(losses_fn, params["shared"], task_k)
       g_sh, _ = jax.vmap(vjp)(jnp.eye(k, dtype=losses.dtype))
