@@ -71,6 +71,7 @@ from mtl_jax.models import (  # noqa: E402, F401, I001
   conditioning,
   cgc,
   cross_stitch,
+  dselect_k,
   mmoe,
   ple,
   soft_sharing,
