@@ -12,25 +12,14 @@ task set) and compares it with the independent baseline (Δm%).
 
 import ml_collections
 
-from experiments.configs import synthetic
+from experiments.configs import mmoe
 from experiments.configs.common import apply_args
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = synthetic.get_config()
+  config = mmoe.get_config()  # MMoE's experts, towers and baseline; only the gate differs
   config.model = "dselect_k"
-  config.model_kwargs = ml_collections.ConfigDict(
-    {
-      "num_experts": 4,
-      "k": 2,
-      "gamma": 1.0,
-      "per_example": False,
-      "width": 32,
-      "depth": 1,
-      "tower_width": 16,
-      "tower_depth": 1,
-    }
-  )
-  # The independent baseline keeps synthetic.py's network size, not the experts' size.
-  config.baseline_kwargs = ml_collections.ConfigDict({"width": 64, "depth": 2})
+  config.model_kwargs.k = 2
+  config.model_kwargs.gamma = 1.0
+  config.model_kwargs.per_example = False
   return apply_args(config, arg)

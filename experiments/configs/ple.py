@@ -12,24 +12,12 @@ runs every architecture side by side.
 
 import ml_collections
 
-from experiments.configs import synthetic
+from experiments.configs import cgc
 from experiments.configs.common import apply_args
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = synthetic.get_config()
+  config = cgc.get_config()  # PLE is CGC with more levels: same experts, towers, baseline
   config.model = "ple"
-  config.model_kwargs = ml_collections.ConfigDict(
-    {
-      "num_levels": 2,
-      "task_experts": 2,
-      "shared_experts": 2,
-      "width": 32,
-      "depth": 1,
-      "tower_width": 16,
-      "tower_depth": 1,
-    }
-  )
-  # The independent baseline keeps synthetic.py's network size, not the experts' size.
-  config.baseline_kwargs = ml_collections.ConfigDict({"width": 64, "depth": 2})
+  config.model_kwargs.num_levels = 2
   return apply_args(config, arg)

@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mtl_jax.models.layers import Head
+from mtl_jax.models.layers import Head, init_stack
 
 
 def gather_tasks(task_params, task_ids):
@@ -61,11 +61,9 @@ class MultiTaskNet:
       if i < self.num_shared:
         shared[name] = layer.init(key, h)["params"]
       else:
-        task_keys = jax.random.split(key, self.num_tasks)
-        tasks[name] = jax.vmap(lambda k, layer=layer, h=h: layer.init(k, h)["params"])(task_keys)
+        tasks[name] = init_stack(layer, key, self.num_tasks, h)
       h = layer.apply({"params": self._first(shared, tasks, name)}, h)
-    head_keys = jax.random.split(keys[-1], self.num_tasks)
-    tasks["head"] = jax.vmap(lambda k: self.head.init(k, h)["params"])(head_keys)
+    tasks["head"] = init_stack(self.head, keys[-1], self.num_tasks, h)
     return {"shared": shared, "tasks": tasks}
 
   @staticmethod

@@ -32,11 +32,7 @@ import numpy as np
 from mtl_jax.models import register
 from mtl_jax.models.base import MultiTaskNet
 from mtl_jax.models.descriptors import TaskDescriptor
-from mtl_jax.models.layers import DenseBlock
-
-
-def _flat(h):
-  return h.reshape(h.shape[0], -1) if h.ndim > 2 else h
+from mtl_jax.models.layers import DenseBlock, flatten_features, init_stack
 
 
 def _rows(z, h):
@@ -52,7 +48,7 @@ class ConcatDense(nn.Module):
 
   @nn.compact
   def __call__(self, h, z):
-    h = _flat(h)
+    h = flatten_features(h)
     a = nn.Dense(self.features, name="dense")(jnp.concatenate([h, _rows(z, h)], -1))
     return nn.relu(a) if self.activate else a
 
@@ -65,7 +61,7 @@ class AdditiveDense(nn.Module):
 
   @nn.compact
   def __call__(self, h, z):
-    h = _flat(h)
+    h = flatten_features(h)
     a = nn.Dense(self.features, name="h")(h) + nn.Dense(self.features, use_bias=False, name="z")(
       _rows(z, h)
     )
@@ -80,7 +76,7 @@ class MultiplicativeDense(nn.Module):
 
   @nn.compact
   def __call__(self, h, z):
-    h = _flat(h)
+    h = flatten_features(h)
     gate = nn.Dense(
       self.features, kernel_init=nn.initializers.zeros, bias_init=nn.initializers.ones, name="z"
     )(_rows(z, h))
@@ -99,7 +95,7 @@ class FiLMDense(nn.Module):
 
   @nn.compact
   def __call__(self, h, z):
-    h = _flat(h)
+    h = flatten_features(h)
     zb = _rows(z, h)
     zeros = nn.initializers.zeros
     gamma = 1.0 + nn.Dense(self.features, kernel_init=zeros, name="gamma")(zb)
@@ -179,8 +175,7 @@ class ConditionedNet(MultiTaskNet):
     if self.shared_head:
       shared["head"] = self.head.init(keys[-1], h)["params"]
       return {"shared": shared, "tasks": {}}
-    head_keys = jax.random.split(keys[-1], self.num_tasks)
-    tasks = {"head": jax.vmap(lambda k: self.head.init(k, h)["params"])(head_keys)}
+    tasks = {"head": init_stack(self.head, keys[-1], self.num_tasks, h)}
     return {"shared": shared, "tasks": tasks}
 
   def apply_task(self, shared: dict, task: dict, task_id: jax.Array, x: jax.Array) -> jax.Array:

@@ -24,6 +24,7 @@ import numpy as np
 
 from mtl_jax.models import _trunk, register
 from mtl_jax.models.base import MultiTaskNet
+from mtl_jax.models.layers import init_stack
 
 
 def stitch_init(num_tasks: int, self_weight: float = 0.9) -> np.ndarray:
@@ -57,13 +58,10 @@ class CrossStitchNet(MultiTaskNet):
     shared = {}
     h = x
     for i, (layer, key) in enumerate(zip(self.layers, keys)):
-      net = jax.vmap(lambda k, layer=layer, h=h: layer.init(k, h)["params"])(
-        jax.random.split(key, t)
-      )
+      net = init_stack(layer, key, t, h)
       shared[f"layer_{i}"] = {"net": net, "alpha": alpha}
       h = layer.apply({"params": jax.tree.map(lambda p: p[0], net)}, h)
-    head_keys = jax.random.split(keys[-1], t)
-    tasks = {"head": jax.vmap(lambda k: self.head.init(k, h)["params"])(head_keys)}
+    tasks = {"head": init_stack(self.head, keys[-1], t, h)}
     return {"shared": shared, "tasks": tasks}
 
   def apply_task(self, shared: dict, task: dict, task_id: jax.Array, x: jax.Array) -> jax.Array:

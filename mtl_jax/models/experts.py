@@ -11,6 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mtl_jax.models.layers import flatten_features
+
 
 class MLP(nn.Module):
   """Dense + ReLU layers of the given widths (flattens image inputs first)."""
@@ -19,8 +21,7 @@ class MLP(nn.Module):
 
   @nn.compact
   def __call__(self, h):
-    if h.ndim > 2:
-      h = h.reshape(h.shape[0], -1)
+    h = flatten_features(h)
     for f in self.features:
       h = nn.relu(nn.Dense(f)(h))
     return h
@@ -33,14 +34,8 @@ class Gate(nn.Module):
 
   @nn.compact
   def __call__(self, h):
-    if h.ndim > 2:
-      h = h.reshape(h.shape[0], -1)
+    h = flatten_features(h)
     return jax.nn.softmax(nn.Dense(self.num_experts, use_bias=False)(h), axis=-1)
-
-
-def init_stack(module: nn.Module, rng: jax.Array, n: int, *args) -> dict:
-  """Params of n independently initialised copies of ``module``: leaves ``[n, ...]``."""
-  return jax.vmap(lambda k: module.init(k, *args)["params"])(jax.random.split(rng, n))
 
 
 def apply_stack(module: nn.Module, params: dict, h: jax.Array) -> jax.Array:

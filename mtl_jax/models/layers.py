@@ -6,6 +6,20 @@ import flax.linen as nn
 import jax
 
 
+def flatten_features(h: jax.Array) -> jax.Array:
+  """``[B, ...] -> [B, D]``: image maps become feature vectors; 2-D inputs pass through."""
+  return h.reshape(h.shape[0], -1) if h.ndim > 2 else h
+
+
+def init_stack(module: nn.Module, rng: jax.Array, n: int, *args) -> dict:
+  """Params of n independently initialised copies of ``module``: leaves ``[n, ...]``.
+
+  The stacked per-task (or per-expert) parameters of DESIGN §2.1: ``jax.vmap(init)`` over
+  ``jax.random.split(rng, n)``.
+  """
+  return jax.vmap(lambda k: module.init(k, *args)["params"])(jax.random.split(rng, n))
+
+
 class DenseBlock(nn.Module):
   """Dense + ReLU on the last axis (flattens image inputs first)."""
 
@@ -13,8 +27,7 @@ class DenseBlock(nn.Module):
 
   @nn.compact
   def __call__(self, h):
-    if h.ndim > 2:
-      h = h.reshape(h.shape[0], -1)
+    h = flatten_features(h)
     return nn.relu(nn.Dense(self.features)(h))
 
 
@@ -38,8 +51,7 @@ class Head(nn.Module):
 
   @nn.compact
   def __call__(self, h):
-    if h.ndim > 2:
-      h = h.reshape(h.shape[0], -1)
+    h = flatten_features(h)
     return nn.Dense(self.features)(h)
 
 

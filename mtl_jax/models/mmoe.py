@@ -13,7 +13,8 @@ import jax
 
 from mtl_jax.models import register
 from mtl_jax.models.base import MultiTaskNet
-from mtl_jax.models.experts import MLP, Gate, apply_stack, init_stack, mix
+from mtl_jax.models.experts import MLP, Gate, apply_stack, mix
+from mtl_jax.models.layers import init_stack
 
 
 class MMoE(MultiTaskNet):

@@ -36,7 +36,8 @@ import jax.numpy as jnp
 
 from mtl_jax.models import register
 from mtl_jax.models.base import MultiTaskNet
-from mtl_jax.models.experts import MLP, Gate, apply_stack, init_stack, mix
+from mtl_jax.models.experts import MLP, Gate, apply_stack, mix
+from mtl_jax.models.layers import init_stack
 
 
 def _first(tree):
