@@ -1,4 +1,6 @@
-"""Properties every registered gradient aggregator must have (DESIGN.md §6).
+"""Properties every registered gradient aggregator must have.
+
+The list is in ``docs/design.md`` ("Contracts: gradient aggregators").
 
 Runs over ``mtl_jax.aggregators.names()``, so a newly registered method is checked
 without editing this file. Methods that document a different convention list it in the

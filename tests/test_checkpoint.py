@@ -159,9 +159,9 @@ def _small_config(**overrides):
 def test_nan_stops_with_task_and_step_and_keeps_good_checkpoints(tmp_path, monkeypatch):
   import jax.numpy as jnp
 
-  from mtl_jax import experiment
+  from mtl_jax import build, experiment
 
-  make_train_step = experiment.make_train_step
+  make_train_step = build.make_train_step
 
   def poisoned(model, data, *args, **kwargs):
     # From step 23 on, task 2 (rot180) sees NaN inputs: its loss turns NaN mid-chunk.
@@ -171,7 +171,7 @@ def test_nan_stops_with_task_and_step_and_keeps_good_checkpoints(tmp_path, monke
     )
     return init_state, lambda s: jax.lax.cond(s.step >= 22, bad, good, s)
 
-  monkeypatch.setattr(experiment, "make_train_step", poisoned)
+  monkeypatch.setattr(build, "make_train_step", poisoned)
   workdir = str(tmp_path / "wd")
   with pytest.raises(experiment.NonFiniteError) as info:
     experiment.train_and_evaluate(_small_config(), workdir, progress=False)

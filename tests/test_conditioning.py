@@ -64,7 +64,7 @@ def test_descriptors():
   chex.assert_shape(p[PARAM_KEY]["embedding"], (t, 6))
   chex.assert_trees_all_close(emb(p, jnp.array(3)), p[PARAM_KEY]["embedding"][3])
   meta = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0], [3.0, 1.0]])
-  md = TaskDescriptor("metadata", t, metadata=meta)
+  md = TaskDescriptor("metadata", t, metadata=meta, standardize=True)
   z = np.stack([np.asarray(md({}, jnp.array(i))) for i in range(t)])
   np.testing.assert_allclose(z[:, 0], (meta[:, 0] - 1.5) / meta[:, 0].std(), rtol=1e-6)
   np.testing.assert_allclose(z[:, 1], 0.0)  # a constant column carries no information
@@ -74,6 +74,11 @@ def test_descriptors():
     TaskDescriptor("metadata", t)
   with pytest.raises(ValueError, match="unknown descriptor"):
     TaskDescriptor("nope", t)
+  # No silent second copy of the builders' defaults: what a kind needs must be given.
+  with pytest.raises(ValueError, match="needs embed_dim"):
+    TaskDescriptor("embedding", t)
+  with pytest.raises(ValueError, match="needs standardize"):
+    TaskDescriptor("metadata", t, metadata=meta)
 
 
 @pytest.mark.parametrize(

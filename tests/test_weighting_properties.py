@@ -1,4 +1,6 @@
-"""Properties every registered loss weighting must have (DESIGN.md §6).
+"""Properties every registered loss weighting must have.
+
+The list is in ``docs/design.md`` ("Contracts: loss weightings").
 
 Parameterised over ``mtl_jax.weighting.names()``, so a newly registered method is tested
 here automatically; give it hyperparameters in ``HYPERPARAMS`` if it has required ones.

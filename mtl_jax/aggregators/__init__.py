@@ -1,6 +1,6 @@
 """Gradient aggregators: per-task gradients stacked on a leading task axis -> one update.
 
-Contract (DESIGN.md §4)::
+Contract (``docs/design.md``, "Contracts: gradient aggregators")::
 
     agg = mtl_jax.aggregators.get("pcgrad", **hyperparams)
     state = agg.init(params)

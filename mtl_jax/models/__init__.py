@@ -1,11 +1,14 @@
-"""Model registry: ``get(name, num_tasks=..., output_size=..., **kwargs)``.
+"""Multi-task models and their registry: ``get(name, num_tasks=..., output_size=..., **kwargs)``.
 
 Architectures register a builder with :func:`register`; every builder accepts
-``num_tasks``, ``output_size``, ``input_shape`` and its own keyword arguments and
-returns a :class:`MultiTaskNet` (or subclass).
+``num_tasks``, ``output_size``, ``input_shape`` and its own keyword arguments (whose
+defaults, in the builder's signature, are the model's defaults) and returns a
+:class:`MultiTaskModel`. This module also registers the layer-split baselines
+``hard_sharing`` and ``independent`` (:class:`LayerSplitNet`).
 """
 
-from mtl_jax.models.base import MultiTaskNet, gather_tasks
+from mtl_jax.models.base import MultiTaskModel, gather_tasks
+from mtl_jax.models.layer_split import LayerSplitNet
 from mtl_jax.models.layers import TRUNKS, count_params
 from mtl_jax.registry import Registry
 
@@ -18,7 +21,11 @@ accepted_kwargs = _REGISTRY.accepted_kwargs
 _FROM_TASKSET = ("num_tasks", "output_size", "input_shape", "descriptors")
 
 
-def get(name: str, **kwargs) -> MultiTaskNet:
+# Backward-compatible name of the layer-split implementation.
+MultiTaskNet = LayerSplitNet
+
+
+def get(name: str, **kwargs) -> MultiTaskModel:
   """Builds the model registered as ``name``; unknown names or kwargs are clear errors."""
   accepted = accepted_kwargs(name)
   for key in _FROM_TASKSET:
@@ -42,7 +49,7 @@ def hard_sharing(
   ``num_shared`` (default: all trunk layers) shares only the first k layers.
   """
   del input_shape
-  return MultiTaskNet(
+  return LayerSplitNet(
     _trunk(trunk, width, depth), num_tasks, output_size, num_shared=num_shared, name="hard_sharing"
   )
 
@@ -51,12 +58,14 @@ def hard_sharing(
 def independent(*, num_tasks, output_size, input_shape=None, trunk="mlp", width=64, depth=2):
   """Share nothing: one whole network per task, stacked on the task axis."""
   del input_shape
-  return MultiTaskNet(
+  return LayerSplitNet(
     _trunk(trunk, width, depth), num_tasks, output_size, num_shared=0, name="independent"
   )
 
 
 __all__ = [
+  "LayerSplitNet",
+  "MultiTaskModel",
   "MultiTaskNet",
   "accepted_kwargs",
   "count_params",

@@ -30,9 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from mtl_jax.models import register
-from mtl_jax.models.base import MultiTaskNet
+from mtl_jax.models.base import MultiTaskModel
 from mtl_jax.models.descriptors import TaskDescriptor
-from mtl_jax.models.layers import DenseBlock, flatten_features, init_stack
+from mtl_jax.models.layers import DenseBlock, Head, flatten_features, init_stack
 
 
 def _rows(z, h):
@@ -124,12 +124,13 @@ def additive_to_concat(params: dict) -> dict:
   return {"dense": {"kernel": k, "bias": params["h"]["bias"]}}
 
 
-class ConditionedNet(MultiTaskNet):
+class ConditionedNet(MultiTaskModel):
   """A shared MLP trunk conditioned on z_i, plus per-task heads (or one shared head).
 
   ``params["shared"]``: ``layer_0 .. layer_{depth-1}``, ``task_embedding`` (learned
   descriptor only) and ``head`` (``shared_head`` only); ``params["tasks"]``:
-  ``{"head": [T, ...]}`` or ``{}``.
+  ``{"head": [T, ...]}`` or ``{}``. ``layers`` is the trunk (every layer shared);
+  ``conditioned[i]`` says whether layer i takes z. Defaults: the registered builders.
   """
 
   def __init__(
@@ -138,11 +139,12 @@ class ConditionedNet(MultiTaskNet):
     descriptor: TaskDescriptor,
     num_tasks: int,
     output_size: int,
-    width: int = 64,
-    depth: int = 2,
-    condition_at: str = "input",
-    shared_head: bool = False,
-    name: str = "conditioned",
+    *,
+    width: int,
+    depth: int,
+    condition_at: str,
+    shared_head: bool,
+    name: str,
   ):
     if conditioning not in LAYERS:
       raise ValueError(f"unknown conditioning {conditioning!r}; valid: {sorted(LAYERS)}")
@@ -150,9 +152,12 @@ class ConditionedNet(MultiTaskNet):
       raise ValueError(f"condition_at must be 'input' or 'all', got {condition_at!r}")
     if depth < 1:
       raise ValueError(f"a conditioned trunk needs depth >= 1, got {depth}")
+    super().__init__(num_tasks, output_size, name=name)
     self.conditioned = [i == 0 or condition_at == "all" for i in range(depth)]
-    layers = [LAYERS[conditioning](width) if c else DenseBlock(width) for c in self.conditioned]
-    super().__init__(layers, num_tasks, output_size, name=name)
+    self.layers = [
+      LAYERS[conditioning](width) if c else DenseBlock(width) for c in self.conditioned
+    ]
+    self.head = Head(output_size)
     self.conditioning = conditioning
     self.descriptor = descriptor
     self.condition_at = condition_at
@@ -187,6 +192,7 @@ class ConditionedNet(MultiTaskNet):
     return self.head.apply({"params": head}, h)
 
   def last_shared_path(self) -> tuple[str, ...]:
+    """The last trunk layer (the whole trunk is shared)."""
     return (f"layer_{len(self.layers) - 1}",)
 
 
@@ -203,7 +209,7 @@ def _build(
   embed_dim,
   condition_at,
   standardize_descriptors,
-  shared_head=False,
+  shared_head,
 ):
   if trunk != "mlp":
     raise ValueError(f"model {name!r} conditions an MLP trunk; got trunk={trunk!r}")
@@ -215,7 +221,15 @@ def _build(
     standardize_descriptors,
   )
   return ConditionedNet(
-    conditioning, desc, num_tasks, output_size, width, depth, condition_at, shared_head, name=name
+    conditioning,
+    desc,
+    num_tasks,
+    output_size,
+    width=width,
+    depth=depth,
+    condition_at=condition_at,
+    shared_head=shared_head,
+    name=name,
   )
 
 
@@ -248,6 +262,7 @@ def _register(conditioning: str):
       embed_dim,
       condition_at,
       standardize_descriptors,
+      shared_head=False,
     )
 
   builder.__name__ = conditioning

@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mtl_jax.models import _trunk, register
-from mtl_jax.models.base import MultiTaskNet
-from mtl_jax.models.layers import init_stack
+from mtl_jax.models.base import MultiTaskModel
+from mtl_jax.models.layers import Head, init_stack
 
 
 def stitch_init(num_tasks: int, self_weight: float = 0.9) -> np.ndarray:
@@ -37,18 +37,25 @@ def stitch_init(num_tasks: int, self_weight: float = 0.9) -> np.ndarray:
   return a
 
 
-class CrossStitchNet(MultiTaskNet):
-  """T stacked trunks, cross-stitched after every layer, plus per-task heads."""
+class CrossStitchNet(MultiTaskModel):
+  """T stacked trunks, cross-stitched after every layer, plus per-task heads.
+
+  ``layers``: one trunk (linen modules ``h -> h'``), copied once per task;
+  ``stitch_self``: the diagonal of every α at init (default: the ``cross_stitch`` builder).
+  """
 
   def __init__(
     self,
     layers,
     num_tasks: int,
     output_size: int,
-    stitch_self: float = 0.9,
+    *,
+    stitch_self: float,
     name: str = "cross_stitch",
   ):
-    super().__init__(layers, num_tasks, output_size, name=name)
+    super().__init__(num_tasks, output_size, name=name)
+    self.layers = list(layers)
+    self.head = Head(output_size)
     self.stitch_self = stitch_self
 
   def init(self, rng: jax.Array, x: jax.Array) -> dict:
@@ -77,6 +84,7 @@ class CrossStitchNet(MultiTaskNet):
     return self.head.apply({"params": task["head"]}, h)
 
   def last_shared_path(self) -> tuple[str, ...]:
+    """The last layer's stacked networks and cross-stitch unit."""
     return (f"layer_{len(self.layers) - 1}",)
 
 
@@ -89,4 +97,6 @@ def cross_stitch(
   model_kwargs: trunk (mlp|conv), width, depth, stitch_self (α diagonal at init, 0.9).
   """
   del input_shape
-  return CrossStitchNet(_trunk(trunk, width, depth), num_tasks, output_size, stitch_self)
+  return CrossStitchNet(
+    _trunk(trunk, width, depth), num_tasks, output_size, stitch_self=stitch_self
+  )

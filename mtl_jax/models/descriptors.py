@@ -32,18 +32,21 @@ class TaskDescriptor:
   Args:
     kind: one of :data:`KINDS`.
     num_tasks: T.
-    embed_dim: d for ``"embedding"``.
-    metadata: ``[T, d]`` array for ``"metadata"`` (the task set's ``descriptors``).
-    standardize: standardise metadata columns over tasks.
+    embed_dim: d, required for ``"embedding"`` (unused otherwise).
+    metadata: ``[T, d]`` array, required for ``"metadata"`` (the task set's ``descriptors``).
+    standardize: standardise metadata columns over tasks; required for ``"metadata"``.
+
+  The defaults of ``embed_dim`` and ``standardize`` are the conditioned models' builders'
+  (``embed_dim``, ``standardize_descriptors``).
   """
 
   def __init__(
     self,
     kind: str,
     num_tasks: int,
-    embed_dim: int = 8,
+    embed_dim: int | None = None,
     metadata: np.ndarray | None = None,
-    standardize: bool = True,
+    standardize: bool | None = None,
   ):
     if kind not in KINDS:
       raise ValueError(f"unknown descriptor {kind!r}; valid: {', '.join(KINDS)}")
@@ -54,6 +57,8 @@ class TaskDescriptor:
     if kind == "onehot":
       self.dim = num_tasks
     elif kind == "embedding":
+      if embed_dim is None:
+        raise ValueError("descriptor='embedding' needs embed_dim")
       if embed_dim < 1:
         raise ValueError(f"embed_dim must be >= 1, got {embed_dim}")
       self.dim = embed_dim
@@ -65,6 +70,8 @@ class TaskDescriptor:
           "(e.g. taskset='sinusoid'); this one has none — use 'onehot' or "
           "'embedding'"
         )
+      if standardize is None:
+        raise ValueError("descriptor='metadata' needs standardize (True or False)")
       meta = np.asarray(metadata, np.float32).reshape(num_tasks, -1)
       if standardize:
         std = meta.std(0)

@@ -95,14 +95,15 @@ def dselect_weights(
 class DSelectGate(nn.Module):
   """DSelect-k gate over ``num_experts`` with ``k`` selectors: ``h [B, ...] -> q [B, n]``.
 
-  Static (default): params ``z [k, m]``, ``alpha [k]``, the same ``q`` for every example.
+  Static (``per_example=False``): params ``z [k, m]``, ``alpha [k]``, the same ``q`` for
+  every example.
   ``per_example``: ``z`` and ``α`` are linear (no bias) in the flattened input.
   """
 
   num_experts: int
-  k: int = 2
-  gamma: float = 1.0
-  per_example: bool = False
+  k: int
+  gamma: float
+  per_example: bool
 
   @nn.compact
   def __call__(self, h):
@@ -123,25 +124,36 @@ class DSelectGate(nn.Module):
 
 class DSelectK(MMoE):
   """``params["shared"] = {"experts": [n, ...]}``; ``params["tasks"] = {"gate", "tower",
-  "head"}`` each ``[T, ...]`` (static gate: ``gate = {"z": [T, k, m], "alpha": [T, k]}``)."""
+  "head"}`` each ``[T, ...]`` (static gate: ``gate = {"z": [T, k, m], "alpha": [T, k]}``).
+
+  Defaults: the ``dselect_k`` builder.
+  """
 
   def __init__(
     self,
     num_tasks: int,
     output_size: int,
-    num_experts: int = 4,
-    k: int = 2,
-    gamma: float = 1.0,
-    per_example: bool = False,
-    expert_widths=(32,),
-    tower_widths=(16,),
+    *,
+    num_experts: int,
+    k: int,
+    gamma: float,
+    per_example: bool,
+    expert_widths,
+    tower_widths,
     name: str = "dselect_k",
   ):
     if k < 1:
       raise ValueError(f"k must be >= 1, got {k}")
     if not gamma > 0:
       raise ValueError(f"gamma must be > 0, got {gamma}")
-    super().__init__(num_tasks, output_size, num_experts, expert_widths, tower_widths, name=name)
+    super().__init__(
+      num_tasks,
+      output_size,
+      num_experts=num_experts,
+      expert_widths=expert_widths,
+      tower_widths=tower_widths,
+      name=name,
+    )
     # Everything but the gate is MMoE's: experts in θ^sh, gate / tower / head per task.
     self.gate = DSelectGate(num_experts, int(k), float(gamma), bool(per_example))
 
@@ -171,10 +183,10 @@ def dselect_k(
   return DSelectK(
     num_tasks,
     output_size,
-    num_experts,
-    k,
-    gamma,
-    per_example,
-    _widths(width, depth),
-    _widths(tower_width, tower_depth),
+    num_experts=num_experts,
+    k=k,
+    gamma=gamma,
+    per_example=per_example,
+    expert_widths=_widths(width, depth),
+    tower_widths=_widths(tower_width, tower_depth),
   )

@@ -1,4 +1,9 @@
-"""Trunk layers: each is one linen module ``h -> h'`` so a trunk can be split anywhere."""
+"""Layers the models are built from, and the helpers that stack them per task.
+
+Trunk layers are one linen module ``h -> h'`` each, so a trunk can be split anywhere
+(:data:`TRUNKS` builds the ``mlp`` and ``conv`` trunks); :class:`Head` is the linear task
+head; :func:`init_stack` initialises n copies of a module as one stacked pytree.
+"""
 
 import math
 
@@ -14,7 +19,7 @@ def flatten_features(h: jax.Array) -> jax.Array:
 def init_stack(module: nn.Module, rng: jax.Array, n: int, *args) -> dict:
   """Params of n independently initialised copies of ``module``: leaves ``[n, ...]``.
 
-  The stacked per-task (or per-expert) parameters of DESIGN §2.1: ``jax.vmap(init)`` over
+  The stacked per-task (or per-expert) parameters: ``jax.vmap(init)`` over
   ``jax.random.split(rng, n)``.
   """
   return jax.vmap(lambda k: module.init(k, *args)["params"])(jax.random.split(rng, n))
@@ -55,13 +60,14 @@ class Head(nn.Module):
     return nn.Dense(self.features)(h)
 
 
-def mlp_trunk(width: int = 64, depth: int = 2) -> list[nn.Module]:
+def mlp_trunk(width: int, depth: int) -> list[nn.Module]:
   """``depth`` Dense+ReLU layers of ``width`` units."""
   return [DenseBlock(width) for _ in range(depth)]
 
 
-def conv_trunk(width: int = 32, depth: int = 2, dense: int | None = None) -> list[nn.Module]:
-  """``depth`` conv blocks (``width``, 2·``width``, ...) and one Dense+ReLU layer."""
+def conv_trunk(width: int, depth: int, dense: int | None = None) -> list[nn.Module]:
+  """``depth`` conv blocks (``width``, 2·``width``, ...) and one Dense+ReLU layer
+  (``dense`` units, by default 2·``width``)."""
   layers = [ConvBlock(width * 2**i) for i in range(depth)]
   return layers + [DenseBlock(dense or 2 * width)]
 

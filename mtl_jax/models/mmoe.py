@@ -12,31 +12,37 @@ choose (softly) which experts to share, so the model learns how related the task
 import jax
 
 from mtl_jax.models import register
-from mtl_jax.models.base import MultiTaskNet
+from mtl_jax.models.base import MultiTaskModel
 from mtl_jax.models.experts import MLP, Gate, apply_stack, mix
-from mtl_jax.models.layers import init_stack
+from mtl_jax.models.layers import Head, init_stack
 
 
-class MMoE(MultiTaskNet):
+class MMoE(MultiTaskModel):
   """``params["shared"] = {"experts": [n, ...]}``; ``params["tasks"] = {"gate", "tower",
-  "head"}`` each ``[T, ...]``."""
+  "head"}`` each ``[T, ...]``.
+
+  ``expert_widths`` / ``tower_widths``: the hidden widths of each expert's and each
+  task's tower MLP. Defaults: the ``mmoe`` builder.
+  """
 
   def __init__(
     self,
     num_tasks: int,
     output_size: int,
-    num_experts: int = 4,
-    expert_widths=(32,),
-    tower_widths=(16,),
+    *,
+    num_experts: int,
+    expert_widths,
+    tower_widths,
     name: str = "mmoe",
   ):
     if num_experts < 1:
       raise ValueError(f"num_experts must be >= 1, got {num_experts}")
+    super().__init__(num_tasks, output_size, name=name)
+    self.num_experts = num_experts
     self.expert = MLP(tuple(expert_widths))
-    super().__init__([self.expert], num_tasks, output_size, num_shared=1, name=name)
     self.gate = Gate(num_experts)
     self.tower = MLP(tuple(tower_widths))
-    self.num_experts = num_experts
+    self.head = Head(output_size)
 
   def init(self, rng: jax.Array, x: jax.Array) -> dict:
     k_exp, k_gate, k_tower, k_head = jax.random.split(rng, 4)
@@ -89,5 +95,9 @@ def mmoe(
   """
   del input_shape
   return MMoE(
-    num_tasks, output_size, num_experts, _widths(width, depth), _widths(tower_width, tower_depth)
+    num_tasks,
+    output_size,
+    num_experts=num_experts,
+    expert_widths=_widths(width, depth),
+    tower_widths=_widths(tower_width, tower_depth),
   )

@@ -35,27 +35,33 @@ import jax
 import jax.numpy as jnp
 
 from mtl_jax.models import register
-from mtl_jax.models.base import MultiTaskNet
+from mtl_jax.models.base import MultiTaskModel
 from mtl_jax.models.experts import MLP, Gate, apply_stack, mix
-from mtl_jax.models.layers import init_stack
+from mtl_jax.models.layers import Head, init_stack
 
 
 def _first(tree):
   return jax.tree.map(lambda p: p[0], tree)
 
 
-class PLE(MultiTaskNet):
-  """L CGC levels (L = 1 is CGC) + per-task towers and heads."""
+class PLE(MultiTaskModel):
+  """L CGC levels (L = 1 is CGC) + per-task towers and heads.
+
+  ``task_experts`` = m_t per task, ``shared_experts`` = m_s; ``expert_widths`` /
+  ``tower_widths``: the hidden widths of every expert's and each task's tower MLP.
+  Defaults: the ``ple`` and ``cgc`` builders.
+  """
 
   def __init__(
     self,
     num_tasks: int,
     output_size: int,
-    num_levels: int = 2,
-    task_experts: int = 2,
-    shared_experts: int = 2,
-    expert_widths=(32,),
-    tower_widths=(16,),
+    *,
+    num_levels: int,
+    task_experts: int,
+    shared_experts: int,
+    expert_widths,
+    tower_widths,
     name: str = "ple",
   ):
     if num_levels < 1 or task_experts < 1 or shared_experts < 0:
@@ -63,13 +69,14 @@ class PLE(MultiTaskNet):
         f"need num_levels >= 1, task_experts >= 1, shared_experts >= 0; got "
         f"{num_levels}, {task_experts}, {shared_experts}"
       )
-    self.expert = MLP(tuple(expert_widths))
-    super().__init__([self.expert], num_tasks, output_size, num_shared=1, name=name)
+    super().__init__(num_tasks, output_size, name=name)
     self.num_levels = num_levels
     self.m_t, self.m_s = task_experts, shared_experts
+    self.expert = MLP(tuple(expert_widths))
     self.task_gate = Gate(task_experts + shared_experts)
     self.shared_gate = Gate(num_tasks * task_experts + shared_experts)
     self.tower = MLP(tuple(tower_widths))
+    self.head = Head(output_size)
 
   # --- one level -------------------------------------------------------------------------
   def _task_experts(self, stack, x_B):
@@ -150,6 +157,9 @@ class PLE(MultiTaskNet):
     return self.head.apply({"params": task["head"]}, h)
 
   def last_shared_path(self) -> tuple[str, ...] | None:
+    """The last level with shared parameters: the final level's shared experts if m_s > 0,
+    else the level before it (all of a non-final level is shared); None for CGC without
+    shared experts."""
     if self.m_s == 0 and self.num_levels == 1:
       return None
     return (f"level_{self.num_levels - 1}",) if self.m_s else (f"level_{self.num_levels - 2}",)
@@ -170,11 +180,11 @@ def _build(
   return PLE(
     num_tasks,
     output_size,
-    num_levels,
-    task_experts,
-    shared_experts,
-    (int(width),) * int(depth),
-    (int(tower_width),) * int(tower_depth),
+    num_levels=num_levels,
+    task_experts=task_experts,
+    shared_experts=shared_experts,
+    expert_widths=(int(width),) * int(depth),
+    tower_widths=(int(tower_width),) * int(tower_depth),
     name=name,
   )
 

@@ -16,22 +16,24 @@ the independent baseline; λ → ∞ approaches hard sharing of the penalised la
 import jax
 
 from mtl_jax.models import _trunk, register
-from mtl_jax.models.base import MultiTaskNet
+from mtl_jax.models.layer_split import LayerSplitNet
 from mtl_jax.sharing import NORMS, soft_sharing_penalty
 
 
-class SoftSharingNet(MultiTaskNet):
-  """Independent stacked networks + the soft-sharing penalty as the regulariser."""
+class SoftSharingNet(LayerSplitNet):
+  """Independent stacked networks (``num_shared = 0``) + the soft-sharing penalty as the
+  regulariser."""
 
   def __init__(
     self,
     layers,
-    num_tasks,
-    output_size,
-    soft_lambda=1e-3,
-    soft_norm="l2",
-    soft_heads=False,
-    name="soft_sharing",
+    num_tasks: int,
+    output_size: int,
+    *,
+    soft_lambda: float,
+    soft_norm: str,
+    soft_heads: bool,
+    name: str = "soft_sharing",
   ):
     super().__init__(layers, num_tasks, output_size, num_shared=0, name=name)
     if soft_norm not in NORMS:
@@ -71,5 +73,10 @@ def soft_sharing(
   """
   del input_shape
   return SoftSharingNet(
-    _trunk(trunk, width, depth), num_tasks, output_size, soft_lambda, soft_norm, soft_heads
+    _trunk(trunk, width, depth),
+    num_tasks,
+    output_size,
+    soft_lambda=soft_lambda,
+    soft_norm=soft_norm,
+    soft_heads=soft_heads,
   )

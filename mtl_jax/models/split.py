@@ -1,13 +1,13 @@
 """The sharing dial as its own name: share the first k trunk layers (CS330 lec. 2).
 
-``split`` is :class:`~mtl_jax.models.base.MultiTaskNet` with ``num_shared = k``
+``split`` is :class:`~mtl_jax.models.layer_split.LayerSplitNet` with ``num_shared = k``
 (``model_kwargs.num_shared``, default 1): layers ``0..k-1`` are θ^sh, layers ``k..`` and
 the head are per-task (stacked on the task axis). k = 0 is ``independent``, k = depth is
 ``hard_sharing``; ``hard_sharing`` accepts the same ``num_shared``.
 """
 
 from mtl_jax.models import _trunk, register
-from mtl_jax.models.base import MultiTaskNet
+from mtl_jax.models.layer_split import LayerSplitNet
 
 
 @register("split")
@@ -19,6 +19,6 @@ def split(
   model_kwargs: trunk (mlp|conv), width, depth, num_shared.
   """
   del input_shape
-  return MultiTaskNet(
+  return LayerSplitNet(
     _trunk(trunk, width, depth), num_tasks, output_size, num_shared=num_shared, name="split"
   )

@@ -1,6 +1,6 @@
 """Loss weightings: the per-task loss vector -> non-negative weights, with state.
 
-Contract (DESIGN.md §4)::
+Contract (``docs/design.md``, "Contracts: loss weightings")::
 
     w = mtl_jax.weighting.get("dwa", **hyperparams)
     state = w.init(num_tasks)

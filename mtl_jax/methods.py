@@ -1,0 +1,167 @@
+"""One method protocol: every loss weighting and gradient aggregator as a :class:`Method`.
+
+The train step knows one kind of object. A :class:`Method` says which extras it needs
+(``requires``), makes its state (``init``) and turns parameters and a task batch into
+the gradient the optimiser applies (``grads``). Two adapters build one:
+
+* :func:`from_weighting` — a loss weighting (:mod:`mtl_jax.weighting`): one backward pass
+  of Σ_k sg(w_k)·L_k (:func:`mtl_jax.gradients.weighted_grads`);
+* :func:`from_aggregator` — a gradient aggregator (:mod:`mtl_jax.aggregators`): per-task
+  gradients of θ^sh (:func:`mtl_jax.gradients.per_task_grads`) aggregated into one update;
+  each θ^i gets its own task's unweighted gradient.
+
+A method declares the extras it needs: a weighting in its ``requires`` field, an
+aggregator by naming them as keyword parameters of its ``update``. Extras the train step
+can supply are the keys of :data:`EXTRAS`; each also says which models can provide it.
+"""
+
+import inspect
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from mtl_jax import aggregators, gradients, weighting
+
+# Extras that the train step computes on request: name -> (provider, model check).
+# ``provider(obj, params, batch, rng, step)``; ``check(model)`` returns what is missing
+# (completing "method NAME ...") or None.
+EXTRAS: dict[str, tuple[Callable, Callable]] = {
+  "rng": (lambda obj, params, batch, rng, step: rng, lambda model: None),
+  "step": (lambda obj, params, batch, rng, step: step, lambda model: None),
+  "grad_norms": (
+    lambda obj, params, batch, rng, step: jax.lax.stop_gradient(
+      gradients.last_layer_grad_norms(obj, params, batch)
+    ),
+    lambda model: (
+      None
+      if model.last_shared_path() is not None
+      else "needs a shared layer (it weighs tasks by their gradient norms at the last shared "
+      f"layer) but model {model.name!r} shares none"
+    ),
+  ),
+  "rep_grads": (
+    lambda obj, params, batch, rng, step: gradients.representation_grads(obj, params, batch),
+    lambda model: (
+      None
+      if model.has_representation_split()
+      else "needs gradients w.r.t. a shared representation: use a model whose trunk is "
+      f"shared (e.g. hard_sharing), not {model.name!r}"
+    ),
+  ),
+}
+# Filled by the adapters themselves (not computed by the train step).
+_ADAPTER_EXTRAS = ("losses", "task_ids")
+
+
+class Method(NamedTuple):
+  """A weighting or an aggregator behind one interface.
+
+  Attributes:
+    name: the registered name.
+    requires: extras the train step must compute and pass to ``grads`` (keys of
+      :data:`EXTRAS`).
+    init: ``init(params, num_tasks) -> state``.
+    grads: ``grads(obj, params, state, batch, extras) -> (grads, losses_K, weights_K,
+      state)``; ``grads`` has the structure of ``params`` and the sign of a gradient.
+  """
+
+  name: str
+  requires: frozenset
+  init: Callable[[Any, int], Any]
+  grads: Callable[..., tuple[Any, jax.Array, jax.Array, Any]]
+
+
+def from_weighting(name: str, w: weighting.Weighting) -> Method:
+  """Adapter: a loss weighting → one backward pass of the weighted sum."""
+
+  def init(params, num_tasks):
+    del params
+    return w.init(num_tasks)
+
+  def grads(obj, params, state, batch, extras):
+    weigh = lambda losses: w.update(losses, state, task_ids=batch.task, **extras)
+    return gradients.weighted_grads(obj, params, batch, weigh)
+
+  return Method(name, frozenset(w.requires), init, grads)
+
+
+def declared_extras(update: Callable) -> frozenset:
+  """The extras an aggregator's ``update`` names as keyword parameters."""
+  params = inspect.signature(update).parameters
+  return frozenset(p for p in params if p in EXTRAS or p in _ADAPTER_EXTRAS)
+
+
+def from_aggregator(name: str, agg: aggregators.Aggregator) -> Method:
+  """Adapter: a gradient aggregator → per-task gradients of θ^sh, aggregated."""
+  declared = declared_extras(agg.update)
+
+  def init(params, num_tasks):
+    del num_tasks
+    return agg.init(params["shared"])
+
+  def grads(obj, params, state, batch, extras):
+    losses, g_sh, g_task = gradients.per_task_grads(obj, params, batch)
+    own = {"losses": losses, "task_ids": batch.task}
+    extras = dict(extras, **{k: v for k, v in own.items() if k in declared})
+    if jax.tree.leaves(g_sh):
+      update_sh, state = agg.update(g_sh, state, params["shared"], **extras)
+    else:  # nothing is shared (independent networks): nothing to aggregate
+      update_sh = g_sh
+    g = {"shared": update_sh, "tasks": gradients.scatter_tasks(params["tasks"], batch.task, g_task)}
+    g = jax.tree.map(jnp.add, g, gradients.regularizer_grads(obj, params))
+    return g, losses, jnp.ones_like(losses), state
+
+  return Method(name, declared - set(_ADAPTER_EXTRAS), init, grads)
+
+
+def names() -> list[str]:
+  """Every method name: loss weightings, then gradient aggregators."""
+  return weighting.names() + aggregators.names()
+
+
+def _registry(name: str):
+  if name in weighting.names():
+    return weighting._base._REGISTRY
+  if name in aggregators.names():
+    return aggregators._base._REGISTRY
+  raise ValueError(
+    f"unknown method {name!r}; loss weightings: {', '.join(weighting.names())}; "
+    f"gradient aggregators: {', '.join(aggregators.names())}"
+  )
+
+
+def factory(name: str) -> Callable[..., Any]:
+  """The registered factory (its signature holds the method's hyperparameter defaults)."""
+  return _registry(name).factory(name)
+
+
+def get(name: str, *, num_tasks: int, tasks_per_batch: int | None = None, **hyperparams) -> Method:
+  """Builds the method ``name`` for T = ``num_tasks`` tasks, K = ``tasks_per_batch`` a step.
+
+  Stateful aggregators that size their state by the gradient rows per step
+  (``num_tasks``) or by the task ids they see (``max_tasks``) get K and T unless given.
+  """
+  registry = _registry(name)
+  if registry is weighting._base._REGISTRY:
+    w = registry.get(name, **hyperparams)
+    w.init(num_tasks)  # hyperparameters sized for the wrong T (static weights) raise here
+    return from_weighting(name, w)
+  accepted = registry.accepted_kwargs(name)
+  filled = {"num_tasks": tasks_per_batch or num_tasks, "max_tasks": num_tasks}
+  hyperparams = {k: v for k, v in filled.items() if k in accepted} | hyperparams
+  return from_aggregator(name, registry.get(name, **hyperparams))
+
+
+def check_model(method: Method, model) -> None:
+  """Raises ``ValueError`` when ``model`` cannot supply an extra the method requires."""
+  for extra in sorted(method.requires):
+    problem = EXTRAS[extra][1](model)
+    if problem:
+      raise ValueError(f"method {method.name!r} {problem}")
+
+
+def compute_extras(method: Method, obj, params, batch, rng, step) -> dict:
+  """The extras ``method`` requires, computed for this step."""
+  return {k: EXTRAS[k][0](obj, params, batch, rng, step) for k in sorted(method.requires)}
