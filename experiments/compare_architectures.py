@@ -5,14 +5,12 @@ r"""Trains every registered architecture on one synthetic task set and prints a 
 
 Every model sees the same task set (``experiments/configs/synthetic.py``'s MMoE-style
 regression, Ma et al. KDD 2018, unless overridden), the same steps, optimiser, batch size
-and seeds; each architecture's hyperparameters come from its own config file
-(``experiments/configs/NAME.py``, else ``synthetic.py``). The markdown table gives the
-parameter counts (θ^sh / θ^{1..T} / total), each task's test MSE (original label units,
-mean over seeds) and Δm% against ``independent`` (Maninis et al. 2019; positive is better).
+and seeds; each architecture's hyperparameters are its builder's defaults plus the
+per-model settings of ``experiments/configs/synthetic.py`` (its ``VARIANTS`` table). The
+markdown table gives the parameter counts (θ^sh / θ^{1..T} / total), each task's test MSE
+(original label units, mean over seeds) and Δm% against ``independent`` (Maninis et al.
+2019; positive is better).
 """
-
-import importlib
-import os
 
 import numpy as np
 from absl import app, flags
@@ -28,18 +26,14 @@ flags.DEFINE_integer("num_tasks", None, "Override the task set's number of tasks
 flags.DEFINE_float("correlation", None, "Override the tasks' weight-vector correlation.")
 flags.DEFINE_list("models", None, "Architectures to compare (default: every registered one).")
 flags.DEFINE_string("out", None, "Also write the markdown table to this file.")
+flags.DEFINE_bool("smoke", False, "A few steps of three architectures (a quick check).")
+SMOKE_MODELS = ("independent", "hard_sharing", "mmoe")
 FLAGS = flags.FLAGS
 
 
 def model_config(name: str, base):
-  """The architecture's own config (model_kwargs) on the common task set and schedule."""
-  path = os.path.join(os.path.dirname(__file__), "configs", f"{name}.py")
-  config = (
-    importlib.import_module(f"experiments.configs.{name}").get_config()
-    if os.path.exists(path)
-    else synthetic.get_config(f"model={name}")
-  )
-  config.model = name
+  """The architecture's settings (``synthetic.py:model=NAME``) on the common task set."""
+  config = synthetic.get_config(f"model={name}")
   for key in (
     "seed",
     "taskset",
@@ -61,14 +55,14 @@ def model_config(name: str, base):
 def main(argv):
   del argv
   base = synthetic.get_config()
-  base.num_steps = FLAGS.num_steps
-  base.log_every = FLAGS.num_steps
+  base.num_steps = min(FLAGS.num_steps, 6) if FLAGS.smoke else FLAGS.num_steps
+  base.log_every = base.num_steps
   if FLAGS.num_tasks:
     base.taskset_kwargs.num_tasks = FLAGS.num_tasks
   if FLAGS.correlation is not None:
     base.taskset_kwargs.correlation = FLAGS.correlation
   taskset = build_taskset(base)
-  names = FLAGS.models or models.names()
+  names = FLAGS.models or (SMOKE_MODELS if FLAGS.smoke else models.names())
   names = ["independent"] + [n for n in names if n != "independent"]
   results = {}
   for name in names:
@@ -93,7 +87,7 @@ def main(argv):
     row += [f"{r['tasks'][t]['mse']:.4f}" for t in taskset.names] + [f"{dm:+.2f}"]
     lines.append("| " + " | ".join(row) + " |")
   table = (
-    f"{taskset.name}, T = {taskset.num_tasks}, {FLAGS.num_steps} steps, "
+    f"{taskset.name}, T = {taskset.num_tasks}, {base.num_steps} steps, "
     f"{FLAGS.seeds} seed(s)\n\n" + "\n".join(lines)
   )
   print(table)

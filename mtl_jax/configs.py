@@ -16,11 +16,11 @@ read from there by :func:`defaults` (and so by config files, the launcher and th
 """
 
 import inspect
+import sys
 import types
 import typing
 
 import ml_collections
-from absl import logging
 from ml_collections import config_dict
 
 KINDS = ("model", "method", "taskset")
@@ -91,20 +91,24 @@ def _optional_type(annotation):
 
 
 def _notice(kind: str, name: str, dropped) -> None:
-  logging.warning(
-    "%s %r does not take %s_kwargs %s: dropped", kind, name, kind, ", ".join(sorted(dropped))
+  print(
+    f"note: {kind} {name!r} does not take {kind}_kwargs {', '.join(sorted(dropped))}: dropped",
+    file=sys.stderr,
   )
 
 
 def switch(config: ml_collections.ConfigDict, kind: str, name: str) -> ml_collections.ConfigDict:
   """Sets ``config.<kind> = name`` and rebuilds ``config.<kind>_kwargs`` (see module doc)."""
   field = f"{kind}_kwargs"
+  factory(kind, name)  # unknown names are errors listing the valid ones
   new = defaults(kind, name)
   old = dict(config[field]) if field in config and config[field] is not None else {}
-  dropped = [k for k in old if k not in accepted(kind, name)]
+  # The same component keeps every value (a typo then fails when it is built).
+  dropped = [] if config.get(kind) == name else [k for k in old if k not in accepted(kind, name)]
   if dropped:
     _notice(kind, name, dropped)
-  new.update({k: v for k, v in old.items() if k not in dropped})
+  # An unset value (None) keeps the default's typed placeholder (overridable from flags).
+  new.update({k: v for k, v in old.items() if k not in dropped and not (v is None and k in new)})
   config[kind] = name
   config[field] = ml_collections.ConfigDict(new)
   return config

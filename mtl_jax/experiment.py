@@ -15,6 +15,7 @@ guard), :mod:`mtl_jax.writers` (files), :mod:`mtl_jax.summary` (table, Δm%).
 """
 
 import os
+from collections.abc import Callable
 
 import ml_collections
 
@@ -69,9 +70,14 @@ def _prepare_all(configs: list, taskset: TaskSet, workdirs: list, mesh) -> list[
 
 
 def train_and_evaluate(
-  config: ml_collections.ConfigDict, workdir: str, progress: bool = True
+  config: ml_collections.ConfigDict,
+  workdir: str,
+  progress: bool = True,
+  announce: Callable[[], None] | None = None,
 ) -> dict:
   """Trains ``config.model`` (and ``config.baseline``), evaluates, writes the workdir.
+
+  ``announce`` is called once every check has passed, before the first file is written.
 
   Returns:
     The summary dict also written to ``workdir/summary.json``.
@@ -98,6 +104,8 @@ def train_and_evaluate(
     for run in runs:
       run.ckpt.close()
     raise
+  if announce is not None:
+    announce()
   writers.write_json(os.path.join(workdir, "config.json"), config.to_dict())
   results = [
     train_run(run, os.path.join(wd, "metrics.jsonl"), progress, desc=run.config.model)

@@ -94,10 +94,10 @@ def test_misspelled_model_kwarg_is_an_error():
 
 
 def test_baseline_takes_the_kwargs_it_understands():
-  from experiments.configs import mmoe
+  from experiments.configs import synthetic
   from mtl_jax import data, experiment
 
-  config = mmoe.get_config("smoke")
+  config = synthetic.get_config("smoke,model=mmoe")
   ts = data.get_taskset("mmoe_regression", num_tasks=2, dim=4, n_train=8, n_test=8)
   base = experiment.build_model(config, ts, "independent")
   assert [layer.features for layer in base.layers] == [64, 64]
