@@ -162,6 +162,63 @@ def _as_label_matrix(spec: TaskSpec, y: np.ndarray, width: int, where: str) -> n
   return out
 
 
+def _check_specs(name: str, specs: tuple, train, test) -> None:
+  names = [s.name for s in specs]
+  if not specs:
+    raise ValueError(f"task set {name!r} has no tasks")
+  if len(set(names)) != len(names):
+    raise ValueError(f"task set {name!r}: duplicate task names {names}")
+  for split, data in (("train", train), ("test", test)):
+    if len(data) != len(specs):
+      raise ValueError(f"task set {name!r}: {len(specs)} task specs but {len(data)} {split} splits")
+
+
+def _check_example(spec, x: np.ndarray, y, where: str, input_shape) -> None:
+  if len(x) == 0:
+    raise ValueError(f"task {spec.name!r}: empty {where.split()[0]} dataset")
+  if len(x) != len(y):
+    raise ValueError(f"task {spec.name!r} ({where}): x has {len(x)} examples but y has {len(y)}")
+  if not np.all(np.isfinite(x)):
+    raise ValueError(f"task {spec.name!r} ({where}): inputs contain NaN or Inf")
+  if not np.all(np.isfinite(np.asarray(y, np.float64))):
+    raise ValueError(f"task {spec.name!r} ({where}): labels contain NaN or Inf")
+  if input_shape is not None and x.shape[1:] != input_shape:
+    raise ValueError(
+      f"task {spec.name!r} ({where}): input shape {x.shape[1:]} differs "
+      f"from the first task's {input_shape}"
+    )
+
+
+def _pack_split(specs: tuple, data, split: str, width: int, input_shape):
+  """Checks one split of every task and pads it into ``(x, y, n)`` stacks."""
+  xs, ys = [], []
+  for spec, (x, y) in zip(specs, data):
+    where = f"{split} split"
+    x = np.asarray(x, np.float32)
+    _check_example(spec, x, y, where, input_shape)
+    input_shape = x.shape[1:]
+    xs.append(x)
+    ys.append(_as_label_matrix(spec, y, width, where))
+  n = np.array([len(x) for x in xs], np.int32)
+  return (_pad_stack(xs, n.max()), _pad_stack(ys, n.max()), n), input_shape
+
+
+def _standardize(specs: tuple, packed: dict, mean: np.ndarray, std: np.ndarray):
+  """Regression labels to zero mean, unit std per task, with D_i^tr's statistics only."""
+  _, y_tr, n_tr = packed["train"]
+  for i, spec in enumerate(specs):
+    if spec.loss == "mse":
+      yi = y_tr[i, : n_tr[i], : spec.output_size]
+      mean[i, : spec.output_size] = yi.mean(0)
+      std[i, : spec.output_size] = np.maximum(yi.std(0), 1e-8)
+  out = {}
+  for split in ("train", "test"):
+    x, y, n = packed[split]
+    mask = (np.arange(y.shape[1])[None, :] < n[:, None])[..., None]
+    out[split] = (x, np.where(mask, (y - mean[:, None]) / std[:, None], 0.0), n)
+  return out, mean, std
+
+
 def make_taskset(
   name: str,
   specs: Sequence[TaskSpec],
@@ -188,58 +245,16 @@ def make_taskset(
     The packed task set. Raises ``ValueError`` naming the task and field on bad input.
   """
   specs = tuple(specs)
-  names = [s.name for s in specs]
-  if not specs:
-    raise ValueError(f"task set {name!r} has no tasks")
-  if len(set(names)) != len(names):
-    raise ValueError(f"task set {name!r}: duplicate task names {names}")
-  for split, data in (("train", train), ("test", test)):
-    if len(data) != len(specs):
-      raise ValueError(f"task set {name!r}: {len(specs)} task specs but {len(data)} {split} splits")
+  _check_specs(name, specs, train, test)
   width = max(1, max(s.output_size if s.loss != "softmax_ce" else 1 for s in specs))
   packed = {}
   input_shape = None
   for split, data in (("train", train), ("test", test)):
-    xs, ys = [], []
-    for spec, (x, y) in zip(specs, data):
-      where = f"{split} split"
-      x = np.asarray(x, np.float32)
-      if len(x) == 0:
-        raise ValueError(f"task {spec.name!r}: empty {split} dataset")
-      if len(x) != len(y):
-        raise ValueError(
-          f"task {spec.name!r} ({where}): x has {len(x)} examples but y has {len(y)}"
-        )
-      if not np.all(np.isfinite(x)):
-        raise ValueError(f"task {spec.name!r} ({where}): inputs contain NaN or Inf")
-      if not np.all(np.isfinite(np.asarray(y, np.float64))):
-        raise ValueError(f"task {spec.name!r} ({where}): labels contain NaN or Inf")
-      if input_shape is None:
-        input_shape = x.shape[1:]
-      elif x.shape[1:] != input_shape:
-        raise ValueError(
-          f"task {spec.name!r} ({where}): input shape {x.shape[1:]} differs "
-          f"from the first task's {input_shape}"
-        )
-      xs.append(x)
-      ys.append(_as_label_matrix(spec, y, width, where))
-    n = np.array([len(x) for x in xs], np.int32)
-    packed[split] = (_pad_stack(xs, n.max()), _pad_stack(ys, n.max()), n)
-
+    packed[split], input_shape = _pack_split(specs, data, split, width, input_shape)
   mean = np.zeros((len(specs), width), np.float32)
   std = np.ones((len(specs), width), np.float32)
   if standardize_labels:
-    _, y_tr, n_tr = packed["train"]
-    for i, spec in enumerate(specs):
-      if spec.loss == "mse":
-        yi = y_tr[i, : n_tr[i], : spec.output_size]
-        mean[i, : spec.output_size] = yi.mean(0)
-        std[i, : spec.output_size] = np.maximum(yi.std(0), 1e-8)
-    for split in ("train", "test"):
-      x, y, n = packed[split]
-      mask = (np.arange(y.shape[1])[None, :] < n[:, None])[..., None]
-      packed[split] = (x, np.where(mask, (y - mean[:, None]) / std[:, None], 0.0), n)
-
+    packed, mean, std = _standardize(specs, packed, mean, std)
   if descriptors is not None:
     descriptors = np.asarray(descriptors, np.float32)
     if descriptors.ndim != 2 or descriptors.shape[0] != len(specs):

@@ -75,6 +75,12 @@ def nash_solve(
   return beta_T * inv_n_T
 
 
+def _clip(d_P: jax.Array, max_norm: float | None) -> jax.Array:
+  if max_norm is None:
+    return d_P
+  return d_P * jnp.minimum(1.0, max_norm / jnp.maximum(jnp.linalg.norm(d_P), 1e-30))
+
+
 @register("nash_mtl")
 def nash_mtl(
   max_iters: int = 30,
@@ -139,25 +145,14 @@ def nash_mtl(
     if keep and t != num_tasks:
       raise ValueError(f"built for num_tasks={num_tasks}, got {t} tasks")
     gram_TxT = task_gramian(g_TxP)
-
-    def solve(_):
-      if not keep:
-        return nash_solve(gram_TxT, None, max_iters, tol, eps)
-      return nash_solve(gram_TxT, state.alpha, max_iters, tol, eps)
-
+    warm = state.alpha if keep else None
+    solve = lambda _: nash_solve(gram_TxT, warm, max_iters, tol, eps)
     if update_weights_every == 1:
       alpha_T = solve(None)
-    else:
-      alpha_T = jax.lax.cond(
-        state.count % update_weights_every == 0,
-        solve,
-        lambda _: state.alpha.astype(g_TxP.dtype),
-        None,
-      )
-    d_P = weighted_rows(alpha_T, g_TxP)
-    if max_norm is not None:
-      norm = jnp.linalg.norm(d_P)
-      d_P = d_P * jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-30))
+    else:  # reuse the last α between solves
+      due = state.count % update_weights_every == 0
+      alpha_T = jax.lax.cond(due, solve, lambda _: state.alpha.astype(g_TxP.dtype), None)
+    d_P = _clip(weighted_rows(alpha_T, g_TxP), max_norm)
     new_alpha = alpha_T.astype(state.alpha.dtype) if keep else state.alpha
     return unflatten(d_P), NashMTLState(alpha=new_alpha, count=state.count + 1)
 
