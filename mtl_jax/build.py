@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from mtl_jax import data as data_lib
 from mtl_jax import models, sharding
@@ -78,24 +79,37 @@ class Run:
   state_shardings: Any
   ckpt: Checkpointer | None
   start_step: int  # 0, or the restored checkpoint's step
+  num_seeds: int = 1  # > 1: every state leaf has a leading seed axis
+
+
+def num_seeds(config: ml_collections.ConfigDict) -> int:
+  """``config.num_seeds`` (1 when absent)."""
+  return int(config.get("num_seeds", 1) or 1)
 
 
 def _init_state(config, taskset: TaskSet, model, init_state: Callable):
-  def init(x):
-    rng = jax.random.PRNGKey(config.seed)
+  """The initial state; with N seeds, N of them stacked (seed s uses ``config.seed + s``)."""
+
+  def init(seed, x):
+    rng = jax.random.PRNGKey(seed)
     return init_state(jax.random.fold_in(rng, 1), model.init(jax.random.fold_in(rng, 0), x))
 
   # Jitted: one compile instead of one per eager op. It runs once, so on CPU it skips
   # LLVM's optimisations (the PRNG makes it slow to compile: ~3x faster start-up).
   options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
-  return jax.jit(init, compiler_options=options)(jnp.asarray(taskset.x_train[0, :2]))
+  x = jnp.asarray(taskset.x_train[0, :2])
+  n = num_seeds(config)
+  if n == 1:
+    return jax.jit(lambda x: init(config.seed, x), compiler_options=options)(x)
+  seeds = config.seed + jnp.arange(n)
+  return jax.jit(jax.vmap(init, in_axes=(0, None)), compiler_options=options)(seeds, x)
 
 
 def _restore(ckpt: Checkpointer, state, config) -> tuple[Any, int]:
   restored = ckpt.restore(state, config.to_dict())
   if restored is None:
     return state, 0
-  start = int(jax.device_get(restored.step))
+  start = int(np.max(jax.device_get(restored.step)))  # one step for every seed
   if start > config.num_steps:
     ckpt.close()
     raise CheckpointError(
@@ -131,6 +145,7 @@ def prepare_run(
     config.method = method
   data = DeviceData.from_taskset(taskset)
   model = build_model(config, taskset)
+  seeds = num_seeds(config)
   init_state, train_step = make_train_step(
     model,
     data,
@@ -140,16 +155,21 @@ def prepare_run(
     tasks_per_batch=config.tasks_per_batch or taskset.num_tasks,
     batch_size=config.batch_size,
     shared_inputs=taskset.shared_inputs,
-    constrain_batch=None if mesh is None else sharding.batch_constraint(mesh),
+    # With seeds, the seed axis is what is split over the devices (see below).
+    constrain_batch=None if mesh is None or seeds > 1 else sharding.batch_constraint(mesh),
   )
   state = _init_state(config, taskset, model, init_state)
   shardings = None
   if mesh is not None:
-    shardings = sharding.state_sharding(mesh, state, taskset.num_tasks)
+    shardings = (
+      sharding.state_sharding(mesh, state, taskset.num_tasks)
+      if seeds == 1
+      else sharding.seed_sharding(mesh, state, seeds)
+    )
     state = sharding.put(state, shardings)
     data = sharding.put(data, jax.tree.map(lambda _: sharding.replicated(mesh), data))
   ckpt = Checkpointer(ckpt_dir) if ckpt_dir else None
   start = 0
   if ckpt is not None:
     state, start = _restore(ckpt, state, config)
-  return Run(config, taskset, model, data, state, train_step, mesh, shardings, ckpt, start)
+  return Run(config, taskset, model, data, state, train_step, mesh, shardings, ckpt, start, seeds)

@@ -31,9 +31,15 @@ class NonFiniteError(FloatingPointError):
 
 
 def nonfinite_message(run: Run, m: dict, desc: str, first: int, last: int) -> str:
-  """What went non-finite (which tasks, which step), what was kept, what to try."""
+  """What went non-finite (which seed, tasks and step), what was kept, what to try.
+
+  ``m`` holds the chunk's metrics with a leading seed axis (length 1 for one seed).
+  """
+  steps = np.asarray(m["nonfinite_step"])
+  s = int(np.argmin(np.where(steps >= 0, steps, np.iinfo(np.int64).max)))  # first to fail
   names = run.taskset.names
-  bad = [name for name, b in zip(names, np.asarray(m["nonfinite_tasks"])) if b]
+  bad = [name for name, b in zip(names, np.asarray(m["nonfinite_tasks"])[s]) if b]
+  seed = f" (seed {run.config.seed + s}, run {s} of {run.num_seeds})" if run.num_seeds > 1 else ""
   what = (
     f"the loss of task(s) {', '.join(bad[:10])}"
     + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
@@ -44,7 +50,7 @@ def nonfinite_message(run: Run, m: dict, desc: str, first: int, last: int) -> st
   )
   saved = run.ckpt.latest_step() if run.ckpt is not None else None
   return (
-    f"{desc or 'training'}: non-finite values at step {int(m['nonfinite_step'])}: {what}. "
+    f"{desc or 'training'}: non-finite values at step {int(steps[s])}{seed}: {what}. "
     f"Nothing from steps {first}..{last} was logged or saved; the latest checkpoint is "
     + (f"step {saved}" if saved is not None else "none")
     + ". Try a lower learning_rate or clip_norm > 0"
@@ -53,25 +59,35 @@ def nonfinite_message(run: Run, m: dict, desc: str, first: int, last: int) -> st
 
 
 def chunk_record(taskset: TaskSet, m: dict, step: int, elapsed: float) -> dict:
-  """The ``metrics.jsonl`` record of one chunk's (host) metrics."""
+  """The ``metrics.jsonl`` record of one chunk's (host) metrics.
+
+  ``m`` has a leading seed axis; losses and norms are means over seeds (with several
+  seeds, ``loss_per_seed`` and ``losses_per_seed`` keep each run's own).
+  """
   count = np.asarray(m["loss_count"])
-  per_task = np.where(count > 0, np.asarray(m["loss_sum"]) / np.maximum(count, 1), np.nan)
-  return {
+  per_task_SxT = np.where(count > 0, np.asarray(m["loss_sum"]) / np.maximum(count, 1), np.nan)
+  per_task = per_task_SxT.mean(0)
+  opt = lambda v: None if math.isnan(v) else float(v)
+  record = {
     "step": step,
-    "loss": float(m["loss"]),
-    "losses": {
-      name: (None if math.isnan(v) else float(v)) for name, v in zip(taskset.names, per_task)
-    },
-    "grad_norm": float(m["grad_norm"]),
-    "update_norm": float(m["update_norm"]),
-    "param_norm": float(m["param_norm"]),
+    "loss": float(np.mean(m["loss"])),
+    "losses": {name: opt(v) for name, v in zip(taskset.names, per_task)},
+    "grad_norm": float(np.mean(m["grad_norm"])),
+    "update_norm": float(np.mean(m["update_norm"])),
+    "param_norm": float(np.mean(m["param_norm"])),
     "elapsed_s": round(elapsed, 3),
   }
+  if per_task_SxT.shape[0] > 1:
+    record["loss_per_seed"] = [float(v) for v in np.asarray(m["loss"])]
+    record["losses_per_seed"] = {
+      name: [opt(v) for v in per_task_SxT[:, i]] for i, name in enumerate(taskset.names)
+    }
+  return record
 
 
 def _runner(run: Run, n: int, cache: dict) -> Callable:
   if n not in cache:
-    fn = make_chunk(run.train_step, n)
+    fn = make_chunk(run.train_step, n, run.num_seeds)
     cache[n] = fn if run.mesh is None else sharding.jit_sharded(fn, run.state_shardings, run.mesh)
   return cache[n]
 
@@ -85,7 +101,9 @@ def _train_chunks(run: Run, log: MetricsLog, bar, desc: str, t0: float):
     n = min(chunk, config.num_steps - steps_done)
     new_state, m = _runner(run, n, cache)(state)
     m = jax.device_get(m)
-    if int(m["nonfinite_step"]) >= 0:
+    if run.num_seeds == 1:  # one code path below: metrics with a leading seed axis
+      m = jax.tree.map(lambda v: np.asarray(v)[None], m)
+    if np.any(np.asarray(m["nonfinite_step"]) >= 0):
       if run.ckpt is not None:
         run.ckpt.wait()  # the last good checkpoint must be complete before we stop
       raise NonFiniteError(nonfinite_message(run, m, desc, steps_done + 1, steps_done + n))
@@ -133,23 +151,50 @@ def train_run(
     log.close()
     if run.ckpt is not None:
       run.ckpt.close()
-  test = evaluate_fn(run.model, run.mesh)(state.params, run.data) if evaluate else None
+  per_seed = _evaluate_seeds(run, state) if evaluate else []
+  one = state.params if run.num_seeds == 1 else jax.tree.map(lambda p: p[0], state.params)
   counts = {
-    "shared": models.count_params(state.params["shared"]),
-    "task_specific": models.count_params(state.params["tasks"]),
+    "shared": models.count_params(one["shared"]),
+    "task_specific": models.count_params(one["tasks"]),
   }
   counts["total"] = counts["shared"] + counts["task_specific"]
   return {
-    "tasks": metrics_lib.metrics_by_task(run.taskset, jax.device_get(test)) if evaluate else {},
+    "tasks": mean_over_seeds(per_seed),
+    "tasks_per_seed": per_seed,
     "params": counts,
     "train_time_s": round(time.time() - t0, 2),
     "state": state,
   }
 
 
-def evaluate_fn(model, mesh) -> Callable:
-  """Jitted test-split evaluation ``(params, data) -> per-task metric arrays``."""
+def _evaluate_seeds(run: Run, state) -> list[dict]:
+  """Per-seed ``{task: {metric: value}}`` on the test split (one entry per seed)."""
+  fn = evaluate_fn(run.model, run.mesh, run.num_seeds)
+  test = jax.device_get(fn(state.params, run.data))
+  if run.num_seeds == 1:
+    return [metrics_lib.metrics_by_task(run.taskset, test)]
+  return [
+    metrics_lib.metrics_by_task(run.taskset, jax.tree.map(lambda v, s=s: v[s], test))
+    for s in range(run.num_seeds)
+  ]
+
+
+def mean_over_seeds(per_seed: list[dict]) -> dict:
+  """``{task: {metric: mean over seeds}}`` ({} for no seeds)."""
+  if not per_seed:
+    return {}
+  return {
+    task: {k: float(np.mean([r[task][k] for r in per_seed])) for k in metrics}
+    for task, metrics in per_seed[0].items()
+  }
+
+
+def evaluate_fn(model, mesh, num_seeds: int = 1) -> Callable:
+  """Jitted test-split evaluation ``(params, data) -> per-task metric arrays``
+  (with a leading seed axis on params and outputs when ``num_seeds > 1``)."""
   fn = functools.partial(metrics_lib.evaluate, model, split="test")
+  if num_seeds > 1:
+    fn = jax.vmap(fn, in_axes=(0, None))
   if mesh is None:
     return jax.jit(fn)
   return jax.jit(fn, out_shardings=sharding.replicated(mesh))

@@ -142,6 +142,14 @@ def state_sharding(mesh: Mesh, state: Any, num_tasks: int) -> Any:
   return jax.tree_util.tree_map_with_path(pick, state)
 
 
+def seed_sharding(mesh: Mesh, state: Any, num_seeds: int) -> Any:
+  """Shardings for a state with a leading seed axis: seeds split over every device of the
+  mesh when they divide evenly (each device trains its own seeds), else replicated."""
+  n = mesh.devices.size
+  spec = NamedSharding(mesh, P(AXES)) if num_seeds % n == 0 else replicated(mesh)
+  return jax.tree.map(lambda _: spec, state)
+
+
 def batch_constraint(mesh: Mesh) -> Callable[[TaskBatch], TaskBatch]:
   """Inside the step: split the sampled batch's example axis B over ``"data"``."""
   ex = NamedSharding(mesh, P(None, "data"))

@@ -145,8 +145,12 @@ def make_train_step(
   return (lambda rng, params: init_state(m, optimizer, params, rng, t)), step
 
 
-def make_chunk(train_step: Callable, length: int) -> Callable:
+def make_chunk(train_step: Callable, length: int, num_seeds: int = 1) -> Callable:
   """``run(state) -> (state, metrics)``: ``length`` steps under one jitted ``lax.scan``.
+
+  With ``num_seeds = N > 1`` the state carries a leading seed axis N and the whole chunk
+  is vmapped over it: N independent runs in one compiled program (every output below then
+  has that leading axis too).
 
   Metrics are summed over the chunk (per-task sums/counts stay separable); norms and the
   total loss are averaged. The host learns of NaN/Inf from ``nonfinite_step`` (the first
@@ -170,4 +174,4 @@ def make_chunk(train_step: Callable, length: int) -> Callable:
     out["nonfinite_tasks"] = bad_task_NxT[first] & bad_N.any()
     return state, out
 
-  return jax.jit(run, donate_argnums=0)
+  return jax.jit(run if num_seeds == 1 else jax.vmap(run), donate_argnums=0)

@@ -28,6 +28,8 @@ CASES = [
     {"angles": (0, 90, 180), "tasks_per_batch": 2},
   ),
   ("mgda_data8", "mgda", {"data": 8, "task": 1}, {}),
+  # Eight seeds in one program: the seed axis is split over the eight devices.
+  ("seeds8_over_devices", "upgrad", {"data": 4, "task": 2}, {"num_seeds": 8}),
 ]
 
 
@@ -50,6 +52,7 @@ def _worker():
     config.log_every = 4
     config.batch_size = 8
     config.tasks_per_batch = over.get("tasks_per_batch", 0)
+    config.num_seeds = over.get("num_seeds", 1)
     if "angles" in over:
       config.taskset_kwargs.angles = over["angles"]
     taskset = experiment.build_taskset(config)
@@ -71,7 +74,7 @@ def _worker():
     head = head[next(iter(head))]["kernel"] if "kernel" not in head else head["kernel"]
     results[name] = {
       "max_abs_diff": max(jax.tree.leaves(diffs)),
-      "steps": int(out["state"].step),
+      "steps": int(np.max(out["state"].step)),
       "head_spec": str(tuple(head.sharding.spec)),
       "head_devices": len(head.sharding.device_set),
       "shared_spec": str(tuple(jax.tree.leaves(out["state"].params["shared"])[0].sharding.spec)),
@@ -106,7 +109,8 @@ def test_sharded_equals_single_device(results, case):
   )
   assert r["steps"] == 12
   assert r["max_abs_diff"] < TOL
-  assert r["shared_spec"] == "()"
+  if case != "seeds8_over_devices":  # θ^sh is replicated (with seeds, split by seed)
+    assert r["shared_spec"] == "()"
 
 
 def test_task_params_follow_the_task_axis(results):
@@ -117,6 +121,12 @@ def test_task_params_follow_the_task_axis(results):
   assert "('task',)" in r["opt_specs"] and "()" in r["opt_specs"]
   # T = 3 on a task axis of 2: replicated.
   assert results["pcgrad_K2_T3_replicated"]["head_spec"] == "()"
+
+
+def test_seed_axis_is_split_over_devices(results):
+  r = results["seeds8_over_devices"]
+  assert r["head_spec"] == "(('data', 'task'),)" and r["head_devices"] == 8
+  assert r["shared_spec"] == "(('data', 'task'),)"
 
 
 def test_mesh_shape_rules():

@@ -15,6 +15,9 @@ from experiments.configs.common import apply_args
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
+  # Independent training runs (seeds seed, seed+1, ...) vmapped in one program; the
+  # baseline trains on the same seeds, and the summary reports means with 95% CIs.
+  config.num_seeds = 1
   config.taskset = "rotated_digits"
   config.taskset_kwargs = ml_collections.ConfigDict()
   config.num_tasks = 0  # 0: whatever the task set has; else checked against it
