@@ -43,9 +43,12 @@ def factory(kind: str, name: str):
   raise ValueError(f"unknown component kind {kind!r}; valid: {', '.join(KINDS)}")
 
 
+# A method's num_tasks (K, rows per step) / max_tasks (T) are filled by mtl_jax.methods.get.
+FROM_TRAIN_STEP = frozenset({"num_tasks", "max_tasks"})
+
+
 def _skip(kind: str) -> frozenset:
-  # A method's num_tasks / max_tasks are filled from K and T by mtl_jax.methods.get.
-  return FROM_TASKSET if kind == "model" else frozenset()
+  return {"model": FROM_TASKSET, "method": FROM_TRAIN_STEP}.get(kind, frozenset())
 
 
 def accepted(kind: str, name: str) -> set[str]:

@@ -53,6 +53,14 @@ EXTRAS: dict[str, tuple[Callable, Callable]] = {
 }
 # Filled by the adapters themselves (not computed by the train step).
 _ADAPTER_EXTRAS = ("losses", "task_ids")
+# Extras that are only meaningful when every task in a batch sees the same examples
+# (``shared_inputs``): extra -> what is missing (completing "method NAME ...").
+NEEDS_SHARED_INPUTS: dict[str, str] = {
+  "rep_grads": "needs a shared input batch (one representation Z of the same examples for "
+  "every task, Sener & Koltun's bound); with per-task inputs the rows of dL_k/dZ are "
+  "different examples and the weights would depend on their order: use a task set with "
+  "shared_inputs=True (e.g. digit_attributes), or mgda",
+}
 
 
 class Method(NamedTuple):
@@ -141,7 +149,8 @@ def get(name: str, *, num_tasks: int, tasks_per_batch: int | None = None, **hype
   """Builds the method ``name`` for T = ``num_tasks`` tasks, K = ``tasks_per_batch`` a step.
 
   Stateful aggregators that size their state by the gradient rows per step
-  (``num_tasks``) or by the task ids they see (``max_tasks``) get K and T unless given.
+  (``num_tasks``) or by the task ids they see (``max_tasks``) get K and T unless given
+  (a None, e.g. a config's placeholder, counts as not given).
   """
   registry = _registry(name)
   if registry is weighting._base._REGISTRY:
@@ -150,18 +159,36 @@ def get(name: str, *, num_tasks: int, tasks_per_batch: int | None = None, **hype
     return from_weighting(name, w)
   accepted = registry.accepted_kwargs(name)
   filled = {"num_tasks": tasks_per_batch or num_tasks, "max_tasks": num_tasks}
-  hyperparams = {k: v for k, v in filled.items() if k in accepted} | hyperparams
+  for k, v in filled.items():
+    if k in accepted and hyperparams.get(k) is None:
+      hyperparams[k] = v
   return from_aggregator(name, registry.get(name, **hyperparams))
 
 
-def check_model(method: Method, model) -> None:
-  """Raises ``ValueError`` when ``model`` cannot supply an extra the method requires."""
+def check_inputs(method: Method, shared_inputs: bool) -> None:
+  """Raises ``ValueError`` when the method needs one input batch shared by all tasks
+  (an extra in :data:`NEEDS_SHARED_INPUTS`, e.g. MGDA-UB's ``rep_grads``) and the task
+  set gives each task its own inputs."""
+  if shared_inputs:
+    return
+  for extra in sorted(method.requires):
+    if extra in NEEDS_SHARED_INPUTS:
+      raise ValueError(f"method {method.name!r} {NEEDS_SHARED_INPUTS[extra]}")
+
+
+def check_model(method: Method, model, shared_inputs: bool | None = None) -> None:
+  """Raises ``ValueError`` when ``model`` cannot supply an extra the method requires, or
+  (``shared_inputs`` given) when the inputs cannot (:func:`check_inputs`)."""
   for extra in sorted(method.requires):
     problem = EXTRAS[extra][1](model)
     if problem:
       raise ValueError(f"method {method.name!r} {problem}")
+  if shared_inputs is not None:
+    check_inputs(method, shared_inputs)
 
 
 def compute_extras(method: Method, obj, params, batch, rng, step) -> dict:
-  """The extras ``method`` requires, computed for this step."""
+  """The extras ``method`` requires, computed for this step (checked against
+  ``obj.shared_inputs`` when traced)."""
+  check_inputs(method, obj.shared_inputs)
   return {k: EXTRAS[k][0](obj, params, batch, rng, step) for k in sorted(method.requires)}

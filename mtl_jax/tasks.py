@@ -219,6 +219,31 @@ def _standardize(specs: tuple, packed: dict, mean: np.ndarray, std: np.ndarray):
   return out, mean, std
 
 
+def _check_shared_inputs(name: str, specs: tuple, train, test) -> None:
+  """With ``shared_inputs`` every task must have the first task's x, split by split.
+
+  The sampler draws one set of example ids and the step feeds ``x`` of the first sampled
+  task to all of them, so task b's labels must belong to the same examples as task a's.
+  """
+  first = specs[0].name
+  for split, data in (("train", train), ("test", test)):
+    x0 = np.asarray(data[0][0], np.float32)
+    for spec, (x, _) in zip(specs[1:], data[1:]):
+      x = np.asarray(x, np.float32)
+      if len(x) != len(x0):
+        raise ValueError(
+          f"task set {name!r} has shared_inputs=True but task {spec.name!r} has "
+          f"{len(x)} {split} examples and task {first!r} has {len(x0)}"
+        )
+      differ = np.flatnonzero(np.any((x != x0).reshape(len(x), -1), axis=1))
+      if differ.size:
+        raise ValueError(
+          f"task set {name!r} has shared_inputs=True but task {spec.name!r}'s {split} "
+          f"inputs differ from task {first!r}'s (first at row {differ[0]}); every task "
+          "must see the same x in the same order"
+        )
+
+
 def make_taskset(
   name: str,
   specs: Sequence[TaskSpec],
@@ -237,7 +262,8 @@ def make_taskset(
     train, test: one ``(x [N_i, ...], y)`` pair per task; ``y`` as described in the
       module docstring (class indices, 0/1 matrix or regression targets).
     descriptors: optional ``[T, d]`` task metadata z_i.
-    shared_inputs: every task sees the same x (multi-label learning).
+    shared_inputs: every task sees the same x (multi-label learning); checked: every
+      task's train and test x must equal the first task's, row by row.
     standardize_labels: standardise regression labels per task with the mean and
       standard deviation of D_i^tr only (the lecture's tip: labels on the same scale).
 
@@ -251,6 +277,8 @@ def make_taskset(
   input_shape = None
   for split, data in (("train", train), ("test", test)):
     packed[split], input_shape = _pack_split(specs, data, split, width, input_shape)
+  if shared_inputs:
+    _check_shared_inputs(name, specs, train, test)
   mean = np.zeros((len(specs), width), np.float32)
   std = np.ones((len(specs), width), np.float32)
   if standardize_labels:

@@ -126,7 +126,7 @@ def make_train_step(
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
   m = methods.get(method, num_tasks=t, tasks_per_batch=tasks_per_batch, **(method_kwargs or {}))
-  methods.check_model(m, model)
+  methods.check_model(m, model, shared_inputs=shared_inputs)
   obj = Objective(model, data.kind, data.out_mask, shared_inputs)
   bound = functools.partial(
     train_step,

@@ -151,6 +151,7 @@ def _small_config(**overrides):
   config.num_steps = 40
   config.log_every = 5
   config.checkpoint_every = 10
+  config.num_seeds = 1  # one run: these tests read its state directly (seeds: test_seeds.py)
   for key, value in overrides.items():
     config[key] = value
   return config

@@ -25,6 +25,7 @@ def _config(**overrides):
   config.model_kwargs.width = 8
   config.num_steps = 2
   config.log_every = 2
+  config.num_seeds = 1  # one run: shapes below are a single run's (seeds: test_seeds.py)
   for key, value in overrides.items():
     config[key] = value
   return config

@@ -292,6 +292,42 @@ def test_stch_ideal_point_per_task():
     weighting.get("stch", mu=0.0)
 
 
+def test_stch_log_form_warmup_then_nadir_known_answer():
+  w = weighting.get("stch", form="log", warmup_steps=2)
+  step = jax.jit(w.update)
+  state = w.init(3)
+  ids = jnp.array([0, 1])
+  # Warm-up: Σ log L, weights 1/L; the nadir point averages the warm-up losses.
+  weights, state = step(jnp.array([1.0, 2.0]), state, ids)
+  np.testing.assert_allclose(weights, [1.0, 0.5], rtol=1e-6)
+  weights, state = step(jnp.array([3.0, 4.0]), state, ids)
+  np.testing.assert_allclose(weights, [1.0 / 3.0, 0.25], rtol=1e-6)
+  # n = (2, 3); L = (1, 6): L/n = (0.5, 2), softmax(log(L/n)) = (0.2, 0.8) at μ = 1,
+  # w = K·softmax/L = 2·(0.2/1, 0.8/6).
+  weights, state = step(jnp.array([1.0, 6.0]), state, ids)
+  np.testing.assert_allclose(weights, [0.4, 0.8 / 3.0], rtol=1e-5)
+  np.testing.assert_allclose(state.loss_sum, [4.0, 6.0, 0.0], rtol=1e-6)
+  # Task 2 was never sampled during warm-up: its nadir is 1. μ = 1/2 squares the ratios:
+  # (L/n)² = (1, 4) for L = (2, 2) on tasks (0, 2): softmax = (0.2, 0.8), w = 2·(0.1, 0.4).
+  w = weighting.get("stch", form="log", warmup_steps=2, mu=0.5)
+  state = w.init(3)
+  for losses in ([1.0, 2.0], [3.0, 4.0]):
+    _, state = w.update(jnp.array(losses), state, ids)
+  weights, _ = w.update(jnp.array([2.0, 2.0]), state, jnp.array([0, 2]))
+  np.testing.assert_allclose(weights, [0.2 * 2.0 / 2.0, 0.8 * 2.0 / 2.0], rtol=1e-5)
+
+
+def test_stch_form_checks():
+  with pytest.raises(ValueError, match=r"stch: form must be one of \['linear', 'log'\]"):
+    weighting.get("stch", form="exp")
+  with pytest.raises(ValueError, match="only used by form='log'"):
+    weighting.get("stch", warmup_steps=3)
+  with pytest.raises(ValueError, match="only used by form='linear'"):
+    weighting.get("stch", form="log", ideal=1.0)
+  with pytest.raises(ValueError, match="warmup_steps must be an int >= 0"):
+    weighting.get("stch", form="log", warmup_steps=-1)
+
+
 # --- scale_invariant ----------------------------------------------------------------------
 
 

@@ -17,13 +17,14 @@ import ml_collections
 
 from mtl_jax import configs
 
-SMOKE = {"num_steps": 30, "log_every": 10, "batch_size": 16}
+SMOKE = {"num_steps": 30, "log_every": 10, "batch_size": 16, "num_seeds": 2}
 
 
 def _smoke(config: ml_collections.ConfigDict) -> None:
   config.num_steps = min(config.num_steps, SMOKE["num_steps"])
   config.log_every = SMOKE["log_every"]
   config.batch_size = min(config.batch_size, SMOKE["batch_size"])
+  config.num_seeds = min(config.get("num_seeds", 1), SMOKE["num_seeds"])
 
 
 def _apply_variant(config: ml_collections.ConfigDict, variant: dict) -> None:

@@ -14,7 +14,7 @@ class GradVacState(NamedTuple):
   key: jax.Array  # raw uint32[2] PRNG key for the partner order, split once per update
 
 
-def vaccinate(gram_TxT, phi_hat_TxT, order_TxT, beta, eps):
+def vaccinate(gram_TxT, phi_hat_TxT, order_TxT, beta, eps, max_target=0.9999):
   """GradVac's pairwise corrections, carried out on the Gramian.
 
   The modified gradient of task i is kept as coefficients ``c_i`` over the original
@@ -27,6 +27,9 @@ def vaccinate(gram_TxT, phi_hat_TxT, order_TxT, beta, eps):
     order_TxT: row i is the order in which i visits partners (entries equal to i skip).
     beta: EMA rate.
     eps: added to the denominators of the cosine and of the correction weight.
+    max_target: targets are clipped to [-max_target, max_target] where they are used
+      (the table keeps the plain EMA): at a target of ±1, √(1-φ̂²) = 0 and the weight
+      would divide by eps.
 
   Returns:
     ``(c_TxT, new_phi_hat_TxT)``: coefficients of the modified gradients, updated targets.
@@ -41,7 +44,7 @@ def vaccinate(gram_TxT, phi_hat_TxT, order_TxT, beta, eps):
       norm_i = jnp.sqrt(jnp.maximum(dots_T @ c_T, 0.0))
       norm_j = norm_T[j]
       phi = jnp.clip(dots_T[j] / (norm_i * norm_j + eps), -1.0, 1.0)
-      target = phi_row_T[j]
+      target = jnp.clip(phi_row_T[j], -max_target, max_target)
       sin_phi = jnp.sqrt(jnp.maximum(1.0 - phi * phi, 0.0))
       sin_target = jnp.sqrt(jnp.maximum(1.0 - target * target, 0.0))
       # Weight of g_j that lifts cos(g'_i, g_j) from phi to the target (paper, Eq. 4).
@@ -50,7 +53,8 @@ def vaccinate(gram_TxT, phi_hat_TxT, order_TxT, beta, eps):
       # A zero partner has no direction to vaccinate towards.
       apply = other & (phi < target) & (norm_j > 0)
       c_T = c_T.at[j].add(jnp.where(apply, w, 0.0))
-      phi_row_T = phi_row_T.at[j].set(jnp.where(other, (1.0 - beta) * target + beta * phi, target))
+      ema = (1.0 - beta) * phi_row_T[j] + beta * phi
+      phi_row_T = phi_row_T.at[j].set(jnp.where(other, ema, phi_row_T[j]))
       return (c_T, phi_row_T), None
 
     c0_T = (jnp.arange(t) == i).astype(gram_TxT.dtype)
@@ -60,9 +64,26 @@ def vaccinate(gram_TxT, phi_hat_TxT, order_TxT, beta, eps):
   return jax.vmap(one_task)(jnp.arange(t), phi_hat_TxT, order_TxT)
 
 
+def _partner_order(key, rng, t: int, shuffle: bool):
+  """``(new state key, order_TxT)``: a random partner order per task, or 0..T-1."""
+  if rng is None:
+    key, order_key = jax.random.split(key)
+  else:
+    order_key = rng
+  if not shuffle:
+    return key, jnp.broadcast_to(jnp.arange(t), (t, t))
+  keys = jax.random.split(order_key, t)
+  return key, jax.vmap(lambda k: jax.random.permutation(k, t))(keys)
+
+
 @register("gradvac")
 def gradvac_aggregator(
-  beta: float = 0.5, eps: float = 1e-8, shuffle: bool = True, seed: int = 0, max_tasks: int = 64
+  beta: float = 0.5,
+  eps: float = 1e-8,
+  shuffle: bool = True,
+  seed: int = 0,
+  max_tasks: int = 64,
+  max_target: float = 0.9999,
 ) -> Aggregator:
   """Gradient Vaccine: raise each pairwise cosine towards an EMA target.
 
@@ -82,6 +103,11 @@ def gradvac_aggregator(
       leading T×T block is used (``init`` cannot see T); T > ``max_tasks`` is an error.
     * eps is added to both denominators; cosines are clipped to [-1, 1]; a zero
       gradient is never used as a partner and its own row stays zero.
+    * Targets are used clipped to [-``max_target``, ``max_target``] (the table keeps
+      the plain EMA). Identical gradients drive an EMA target to exactly 1.0 in float32
+      (about 24 steps); √(1-φ̂²) is then 0 and a cosine rounded just below 1 would get a
+      weight divided by eps (updates of norm 1e7+). Cosines above ``max_target`` are
+      left alone instead.
     * Partner order: a fresh random permutation per task and step from the state's key
       (``shuffle=True``, as PCGrad), or the fixed order 0..T-1 (``shuffle=False``,
       deterministic). ``rng=key`` passed to ``update`` replaces the state's key for
@@ -97,10 +123,14 @@ def gradvac_aggregator(
     shuffle: random partner order per step (else fixed).
     seed: seed of the key kept in the state.
     max_tasks: size of the target table.
+    max_target: largest target cosine used, in (0, 1).
 
   Returns:
     An aggregator with state :class:`GradVacState`.
   """
+
+  if not 0.0 < max_target < 1.0:
+    raise ValueError(f"gradvac max_target must be in (0, 1), got {max_target}")
 
   def init(params):
     del params
@@ -117,21 +147,12 @@ def gradvac_aggregator(
         f"gradvac got {t} tasks but its state holds targets for "
         f"max_tasks={state.phi_hat.shape[0]}; raise max_tasks"
       )
-    key = state.key
-    if rng is None:
-      key, order_key = jax.random.split(key)
-    else:
-      order_key = rng
-    if shuffle:
-      keys = jax.random.split(order_key, t)
-      order_TxT = jax.vmap(lambda k: jax.random.permutation(k, t))(keys)
-    else:
-      order_TxT = jnp.broadcast_to(jnp.arange(t), (t, t))
+    key, order_TxT = _partner_order(state.key, rng, t, shuffle)
     # Rows of the target table: the sampled tasks' ids when given, else 0..T-1.
     ids = jnp.arange(t) if task_ids is None else jnp.asarray(task_ids)
     gram = task_gramian(g_TxP)
     phi_hat = state.phi_hat[ids[:, None], ids[None, :]].astype(gram.dtype)
-    c_TxT, phi_hat = vaccinate(gram, phi_hat, order_TxT, beta, eps)
+    c_TxT, phi_hat = vaccinate(gram, phi_hat, order_TxT, beta, eps, max_target)
     table = state.phi_hat.at[ids[:, None], ids[None, :]].set(phi_hat.astype(state.phi_hat.dtype))
     return unflatten(weighted_rows(jnp.sum(c_TxT, axis=0), g_TxP)), GradVacState(table, key)
 

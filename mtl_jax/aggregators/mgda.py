@@ -56,6 +56,12 @@ def mgda_ub(max_iters: int = 250, tol: float = 1e-6, scale: str = "mean") -> Agg
   shared REPRESENTATION Z (cheap: one backward to Z, no per-task backward through the
   trunk), then applied to the per-task parameter gradients: update = Σ_i α_i g_i.
 
+  The bound needs ONE shared representation Z = f(x; θ^sh) of the same examples for every
+  task: with per-task inputs, row b of ∂L_i/∂Z and of ∂L_j/∂Z are different examples,
+  their dot products are meaningless and the weights depend on the order of the examples.
+  The train step therefore refuses ``mgda_ub`` on task sets without ``shared_inputs``
+  (``mtl_jax.methods.check_inputs``); use ``mgda`` there.
+
   Extra keyword to ``update``:
     rep_grads: pytree (or array) with leading task axis T: ∂L_i/∂Z per task (e.g.
       ``[T, B, D]``); flattened per task. When absent, α is solved on ``per_task_grads``
