@@ -2,7 +2,7 @@
 
 Writes into ``workdir``: ``config.json`` (resolved config), ``metrics.jsonl`` (one JSON
 object per logged chunk), ``summary.json`` (per-task test metrics; with a baseline its
-metrics, Δm% and the table) and ``checkpoints/`` (orbax). The baseline
+metrics, Δm% and the table), plots (:mod:`mtl_jax.plots`) and ``checkpoints/`` (orbax). The baseline
 (``config.baseline``, e.g. ``independent``) is simply a second run, built from
 :func:`mtl_jax.configs.baseline_config`, with its own files under ``workdir/baseline``.
 
@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import ml_collections
 
-from mtl_jax import sharding, writers
+from mtl_jax import plots, sharding, writers
 from mtl_jax.build import Run, build_model, build_taskset, prepare_run
 from mtl_jax.checkpoint import CheckpointError
 from mtl_jax.configs import baseline_config
@@ -113,4 +113,6 @@ def train_and_evaluate(
   ]
   summary = summarize(config, taskset, *results)
   writers.write_json(os.path.join(workdir, "summary.json"), summary)
+  if writers.is_writer():
+    plots.draw_all(workdir)
   return summary

@@ -56,6 +56,7 @@ def smoke_args(command: str, workdir: str) -> list[str]:
   return [sys.executable, "-m", argv[2], *args] + ([f"--workdir={workdir}"] if has_workdir else [])
 
 
+READS_A_RUN = ("experiments.report",)
 RUNS = [c for c in _commands() if c.startswith("python -m experiments.")]
 OTHER = [c for c in _commands() if c not in RUNS]
 
@@ -68,10 +69,14 @@ def test_readme_shows_commands():
 @pytest.mark.parametrize("command", RUNS)
 def test_readme_command_runs(command, tmp_path):
   argv = smoke_args(command, str(tmp_path / "wd"))
+  if argv[2] in READS_A_RUN:  # it reads a finished run's workdir: make one first
+    first = smoke_args(f"python -m experiments.train --workdir={tmp_path / 'wd'}", "")
+    subprocess.run(first[:-1] + [f"--workdir={tmp_path / 'wd'}"], cwd=ROOT, check=True)
   proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
-  if argv[2] == "experiments.train":
+  if argv[2] in ("experiments.train",) + READS_A_RUN:
     assert os.path.exists(tmp_path / "wd" / "summary.json")
+    assert os.path.exists(tmp_path / "wd" / "curves.png")
     assert "Traceback" not in proc.stderr
 
 

@@ -105,6 +105,8 @@ def test_summary_reports_seeds_cis_and_paired_delta_m(tmp_path):
   with open(tmp_path / "wd" / "metrics.jsonl") as f:
     record = json.loads(f.readline())
   assert len(record["loss_per_seed"]) == 3 and len(record["losses_per_seed"]["rot0"]) == 3
+  for name in ("curves.png", "test_metrics.png", "delta_m.png"):  # the plots, drawn
+    assert os.path.getsize(tmp_path / "wd" / name) > 1000
 
 
 def test_seeds_resume_from_checkpoint(tmp_path):
