@@ -29,6 +29,10 @@ T1_EXPECTED = {
   "cagrad": lambda g: g * (1.4 / 1.16),
   # Nash bargaining: g α = 1/α gives α = 1/‖g‖, a unit-norm update.
   "nash_mtl": lambda g: g / jnp.linalg.norm(g),
+  # FairGrad: ‖g‖² w = w^{-1/α} gives w = ‖g‖^{-2α/(1+α)}, a unit-norm update at α = 1.
+  "fairgrad": lambda g: g / jnp.linalg.norm(g),
+  # DB-MTL's EMA buffers start at 0 (as LibMTL): the first step gives (1 − β) g, β = 0.9.
+  "db_mtl": lambda g: 0.1 * g,
 }
 
 # Methods whose pytree and flat results only agree in distribution (random draws made per

@@ -8,6 +8,7 @@ directory. The install steps of the set-up commands are checked for the files th
 and their ``/tmp/...`` paths moved into a temporary directory.
 """
 
+import json
 import os
 import re
 import shlex
@@ -57,6 +58,28 @@ def smoke_args(command: str, workdir: str) -> list[str]:
 
 
 READS_A_RUN = ("experiments.report",)
+# What the lecture's experiment scripts must leave in their workdir (and a check of it).
+EXPERIMENT_FILES = {
+  "experiments.negative_transfer": ["results.json", "report.md", "delta_m_vs_correlation.png"],
+  "experiments.overfitting": ["results.json", "report.md", "test_mse_vs_n_train.png"],
+  "experiments.label_scaling": ["results.json", "report.md", "label_scaling.png"],
+}
+
+
+def _check_experiment(script: str, workdir) -> None:
+  for name in EXPERIMENT_FILES[script]:
+    assert os.path.getsize(workdir / name) > 100, name
+  with open(workdir / "results.json") as f:
+    rows = json.load(f)["rows"]
+  assert rows
+  for row in rows:
+    for value in row.values():
+      if isinstance(value, dict) and "per_seed" in value:  # a described measurement
+        assert len(value["per_seed"]) == 2 and value["ci95"][0] <= value["mean"]
+  if script == "experiments.negative_transfer":  # arms at matched size (±10%)
+    assert all(abs(r["param_ratio"] - 1.0) <= 0.1 for r in rows), rows
+
+
 RUNS = [c for c in _commands() if c.startswith("python -m experiments.")]
 OTHER = [c for c in _commands() if c not in RUNS]
 
@@ -74,6 +97,8 @@ def test_readme_command_runs(command, tmp_path):
     subprocess.run(first[:-1] + [f"--workdir={tmp_path / 'wd'}"], cwd=ROOT, check=True)
   proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+  if argv[2] in EXPERIMENT_FILES:
+    _check_experiment(argv[2], tmp_path / "wd")
   if argv[2] in ("experiments.train",) + READS_A_RUN:
     assert os.path.exists(tmp_path / "wd" / "summary.json")
     assert os.path.exists(tmp_path / "wd" / "curves.png")

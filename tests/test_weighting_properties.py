@@ -24,12 +24,13 @@ HYPERPARAMS = {
 # The T = 1 weight as a function of the loss, where it is not 1.
 T1_WEIGHT = {"scale_invariant": lambda loss: 1.0 / loss}
 # Methods whose T = 1 weight is 1 only on the first step: uncertainty's exp(−s) moves
-# towards 1/L as s is learned.
-T1_FIRST_STEP_ONLY = {"uncertainty"}
+# towards 1/L as s is learned; imtl_l's exp(s) likewise.
+T1_FIRST_STEP_ONLY = {"uncertainty", "imtl_l"}
 # A constant added to the quadratic's losses (same Pareto set). Σ log L has no minimum
 # when a loss can reach 0 (log L → −∞ at c_i), so scale_invariant needs losses bounded away
-# from 0, as its docstring says.
-QUADRATIC_OFFSET = {"scale_invariant": 1.0}
+# from 0, as its docstring says. gls (the geometric mean Π L^{1/K}) likewise: its minimum is a
+# zero loss, where √L is not differentiable and the steps jitter around c_i.
+QUADRATIC_OFFSET = {"scale_invariant": 1.0, "gls": 1.0}
 
 
 def make(name: str, num_tasks: int) -> weighting.Weighting:
