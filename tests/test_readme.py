@@ -2,7 +2,7 @@
 
 Shell blocks: each ``python -m experiments.*`` command runs in a subprocess with its
 config shrunk (``:smoke`` for ``experiments.train``, ``--smoke`` for other scripts),
-``--config.num_steps`` dropped (smoke sets it) and ``--workdir`` pointed at a temporary
+size flags (``--config.num_steps``, ``--num_steps``, ``--seeds``, ``--correlations``) dropped and ``--workdir`` pointed at a temporary
 directory. The install steps of the set-up commands are checked for the files they name;
 ``python -m pytest`` is this suite itself. Python blocks run with ``get_config("smoke")``
 and their ``/tmp/...`` paths moved into a temporary directory.
@@ -42,7 +42,8 @@ def smoke_args(command: str, workdir: str) -> list[str]:
   """``python -m experiments.X ...`` as argv at smoke size, writing into ``workdir``."""
   argv = shlex.split(command)
   assert argv[:2] == ["python", "-m"] and argv[2].startswith("experiments."), command
-  args = [a for a in argv[3:] if not a.startswith(("--workdir", "--config.num_steps"))]
+  sizes = ("--workdir", "--config.num_steps", "--num_steps", "--seeds", "--correlations")
+  args = [a for a in argv[3:] if not a.startswith(sizes)]  # smoke sets the sizes
   if argv[2] == "experiments.train":
     at = [i for i, a in enumerate(args) if a.startswith("--config=")]
     if at:

@@ -3,11 +3,13 @@
 from collections.abc import Callable
 
 from mtl_jax.data.digits import digit_attributes, rotated_digits
+from mtl_jax.data.mmoe_paper import mmoe_paper
 from mtl_jax.data.synthetic import mmoe_regression, sinusoid_regression
 from mtl_jax.tasks import TaskSet
 
 TASKSETS: dict[str, Callable[..., TaskSet]] = {
   "mmoe_regression": mmoe_regression,
+  "mmoe_paper": mmoe_paper,
   "sinusoid": sinusoid_regression,
   "rotated_digits": rotated_digits,
   "digit_attributes": digit_attributes,
