@@ -2,10 +2,11 @@
 
 Shell blocks: each ``python -m experiments.*`` command runs in a subprocess with its
 config shrunk (``:smoke`` for ``experiments.train``, ``--smoke`` for other scripts),
-size flags (``--config.num_steps``, ``--num_steps``, ``--seeds``, ``--correlations``) dropped and ``--workdir`` pointed at a temporary
-directory. The install steps of the set-up commands are checked for the files they name;
-``python -m pytest`` is this suite itself. Python blocks run with ``get_config("smoke")``
-and their ``/tmp/...`` paths moved into a temporary directory.
+size flags (``--config.num_steps``, ``--num_steps``, ``--seeds``, ``--correlations``)
+dropped and ``--workdir`` pointed at a temporary directory. The install steps of the
+set-up commands are checked for the files they name; ``python -m pytest`` is this suite.
+Python blocks run with ``get_config("smoke")`` and their ``/tmp/...`` paths moved into a
+temporary directory.
 """
 
 import json
