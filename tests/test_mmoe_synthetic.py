@@ -88,6 +88,7 @@ def test_smoke_writes_the_contract(tmp_path):
   rows = results["rows"]
   assert {(r["model"], r["correlation"]) for r in rows} == {
     ("shared_bottom", 0.5),
+    ("omoe", 0.5),
     ("mmoe", 0.5),
   }
   for r in rows:
@@ -115,7 +116,7 @@ def test_fresh_regime_has_steps_times_batch_rows(tmp_path):
   [
     (["--regime=foo"], "--regime must be one of fixed, fresh, got 'foo'"),
     (["--correlations=0.5,2"], "--correlations: 2.0 is outside [-1, 1]"),
-    (["--models=omoe"], "omoe: the mmoe model has no shared-gate option"),
+    (["--models=nope"], "--models: unknown ['nope']"),
     (["--seeds=0"], "--seeds must be >= 1, got 0"),
   ],
 )

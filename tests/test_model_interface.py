@@ -19,7 +19,7 @@ from mtl_jax.models.ple import PLE
 from mtl_jax.models.soft_sharing import SoftSharingNet
 
 T, OUT = 3, 4
-EXPERT_MODELS = ("mmoe", "dselect_k", "cgc", "ple")
+EXPERT_MODELS = ("mmoe", "omoe", "dselect_k", "cgc", "ple")
 # (name, model_kwargs, input shape of one task's batch): every registered model at its
 # defaults, plus variants that move the shared/per-task boundary.
 CASES = [(name, {}, (5, 8)) for name in models.names()] + [
@@ -44,6 +44,7 @@ LAST_SHARED = {
   "soft_sharing": None,
   "cross_stitch": ("layer_1",),
   "mmoe": ("experts",),
+  "omoe": ("experts",),
   "dselect_k": ("experts",),
   "cgc": ("level_0",),
   "ple": ("level_1",),
@@ -175,3 +176,23 @@ def test_constructors_do_not_repeat_the_builders_defaults(cls):
     if p.default is not inspect.Parameter.empty and p.name != "name"
   ]
   assert with_default == []
+
+
+def test_omoe_is_mmoe_with_one_shared_gate():
+  x = jax.random.normal(jax.random.PRNGKey(0), (5, 6))
+  om = models.get("omoe", num_tasks=3, output_size=2, num_experts=3, width=4)
+  mm = models.get("mmoe", num_tasks=3, output_size=2, num_experts=3, width=4)
+  p_om, p_mm = om.init(jax.random.PRNGKey(1), x), mm.init(jax.random.PRNGKey(1), x)
+  assert "gate" in p_om["shared"] and "gate" not in p_om["tasks"]
+  # Same experts, towers and heads; OMoE's gate is MMoE's task-0 gate, used by every task.
+  chex.assert_trees_all_equal(p_om["shared"]["experts"], p_mm["shared"]["experts"])
+  gate0 = jax.tree.map(lambda p: p[0], p_mm["tasks"]["gate"])
+  chex.assert_trees_all_equal(p_om["shared"]["gate"], gate0)
+  for k in range(3):
+    task_om = jax.tree.map(lambda p, k=k: p[k], p_om["tasks"])
+    task_mm = jax.tree.map(lambda p, k=k: p[k], p_mm["tasks"])
+    task_mm["gate"] = gate0
+    chex.assert_trees_all_close(
+      om.apply_task(p_om["shared"], task_om, k, x), mm.apply_task(p_mm["shared"], task_mm, k, x)
+    )
+  assert models.count_params(p_mm) - models.count_params(p_om) == 2 * 6 * 3  # gate: no bias

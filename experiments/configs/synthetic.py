@@ -32,6 +32,7 @@ VARIANTS = {
   "film": {"model_kwargs": {"condition_at": "all"}},
   "multiplicative": {"model_kwargs": {"condition_at": "all"}},
   "mmoe": _EXPERTS,
+  "omoe": _EXPERTS,
   "dselect_k": _EXPERTS,
   "cgc": _EXPERTS,
   "ple": _EXPERTS,

@@ -82,6 +82,7 @@ from mtl_jax.models import (  # noqa: E402, F401, I001
   cross_stitch,
   dselect_k,
   mmoe,
+  omoe,
   ple,
   soft_sharing,
   split,
