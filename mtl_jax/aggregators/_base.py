@@ -61,6 +61,22 @@ def flatten_tasks(per_task_grads) -> tuple[jax.Array, Callable[[jax.Array], Any]
   return g, unflatten
 
 
+def task_rows(name: str, k: int, task_ids, max_tasks: int) -> jax.Array:
+  """Rows of a per-task state table (sized ``max_tasks`` = T) for the K gradients of an
+  update: ``task_ids`` when the train step passes them, else 0..K-1 (all tasks, in order).
+
+  Raises:
+    ValueError: no ``task_ids`` and more gradient rows than the table holds.
+  """
+  if task_ids is None:
+    if k > max_tasks:
+      raise ValueError(
+        f"{name} got {k} tasks but its state holds max_tasks={max_tasks}; raise max_tasks"
+      )
+    return jnp.arange(k)
+  return jnp.asarray(task_ids)
+
+
 def stateless_from_matrix(fn: Callable[[jax.Array], jax.Array]) -> Aggregator:
   """Builds a stateless aggregator from ``fn(g_TxP) -> update_P``."""
 

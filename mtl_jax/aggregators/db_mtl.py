@@ -6,7 +6,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mtl_jax.aggregators._base import Aggregator, flatten_tasks, register
+from mtl_jax.aggregators._base import Aggregator, flatten_tasks, register, task_rows
 from mtl_jax.aggregators._solvers import weighted_rows
 
 
@@ -95,9 +95,7 @@ def db_mtl(
     del params, extra
     g_KxP, unflatten = flatten_tasks(per_task_grads)
     k = g_KxP.shape[0]
-    if task_ids is None and k > max_tasks:
-      raise ValueError(f"db_mtl got {k} tasks but its state holds max_tasks={max_tasks}")
-    ids = jnp.arange(k) if task_ids is None else jnp.asarray(task_ids)
+    ids = task_rows("db_mtl", k, task_ids, max_tasks)
     loss_K = jnp.ones((k,)) if losses is None else jax.lax.stop_gradient(jnp.asarray(losses))
     count = state.count[ids]
     buf = ema_log_grads(state.buffer[ids], count, g_KxP, loss_K, beta, beta_sigma, eps)

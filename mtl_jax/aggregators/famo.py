@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mtl_jax.aggregators._base import Aggregator, flatten_tasks, register
+from mtl_jax.aggregators._base import Aggregator, flatten_tasks, register, task_rows
 from mtl_jax.aggregators._solvers import weighted_rows
 
 
@@ -46,14 +46,6 @@ def _check(w_lr, gamma, optimizer, eps, max_tasks):
     raise ValueError(f"famo eps must be > 0, got {eps}")
   if not max_tasks >= 1:
     raise ValueError(f"famo max_tasks must be >= 1, got {max_tasks}")
-
-
-def _rows(state: FAMOState, k: int, task_ids) -> jax.Array:
-  if task_ids is None:
-    if k > state.xi.shape[0]:
-      raise ValueError(f"famo got {k} tasks but its state holds max_tasks={state.xi.shape[0]}")
-    return jnp.arange(k)
-  return jnp.asarray(task_ids)
 
 
 def _step_logits(opt, state: FAMOState, ids, log_loss_K):
@@ -141,7 +133,7 @@ def famo(
     del params, extra
     g_TxP, unflatten = flatten_tasks(per_task_grads)
     k = g_TxP.shape[0]
-    ids = _rows(state, k, task_ids)
+    ids = task_rows("famo", k, task_ids, state.xi.shape[0])
     if losses is None:
       loss_K = jnp.ones((k,), jnp.float32)
     else:

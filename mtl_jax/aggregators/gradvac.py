@@ -5,7 +5,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mtl_jax.aggregators._base import Aggregator, flatten_tasks, register
+from mtl_jax.aggregators._base import Aggregator, flatten_tasks, register, task_rows
 from mtl_jax.aggregators._solvers import task_gramian, weighted_rows
 
 
@@ -142,14 +142,8 @@ def gradvac_aggregator(
     del params, extra
     g_TxP, unflatten = flatten_tasks(per_task_grads)
     t = g_TxP.shape[0]
-    if task_ids is None and t > state.phi_hat.shape[0]:
-      raise ValueError(
-        f"gradvac got {t} tasks but its state holds targets for "
-        f"max_tasks={state.phi_hat.shape[0]}; raise max_tasks"
-      )
+    ids = task_rows("gradvac", t, task_ids, state.phi_hat.shape[0])  # rows of the targets
     key, order_TxT = _partner_order(state.key, rng, t, shuffle)
-    # Rows of the target table: the sampled tasks' ids when given, else 0..T-1.
-    ids = jnp.arange(t) if task_ids is None else jnp.asarray(task_ids)
     gram = task_gramian(g_TxP)
     phi_hat = state.phi_hat[ids[:, None], ids[None, :]].astype(gram.dtype)
     c_TxT, phi_hat = vaccinate(gram, phi_hat, order_TxT, beta, eps, max_target)

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mtl_jax.aggregators._base import Aggregator, flatten_tasks, register
+from mtl_jax.aggregators._base import Aggregator, flatten_tasks, register, task_rows
 from mtl_jax.aggregators._solvers import project_simplex, task_gramian, weighted_rows
 
 
@@ -88,9 +88,7 @@ def moco(
     del params, extra
     g_KxP, unflatten = flatten_tasks(per_task_grads)
     k = g_KxP.shape[0]
-    if task_ids is None and k > max_tasks:
-      raise ValueError(f"moco got {k} tasks but its state holds max_tasks={max_tasks}")
-    ids = jnp.arange(k) if task_ids is None else jnp.asarray(task_ids)
+    ids = task_rows("moco", k, task_ids, max_tasks)
     y = track(state.y[ids], state.seen[ids], g_KxP, beta)
     lam = lambda_step(state.lam[ids], y, gamma, rho)
     d_P = weighted_rows(lam, y).astype(g_KxP.dtype)

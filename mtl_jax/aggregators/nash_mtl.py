@@ -5,7 +5,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mtl_jax.aggregators._base import Aggregator, flatten_tasks, register
+from mtl_jax.aggregators._base import Aggregator, flatten_tasks, register, task_rows
 from mtl_jax.aggregators._solvers import task_gramian, weighted_rows
 
 
@@ -82,19 +82,10 @@ def _clip(d_P: jax.Array, max_norm: float | None) -> jax.Array:
   return d_P * jnp.minimum(1.0, max_norm / jnp.maximum(jnp.linalg.norm(d_P), 1e-30))
 
 
-def _task_rows(t: int, task_ids, max_tasks: int) -> jax.Array:
-  """Rows of the β table for this update: ``task_ids``, or 0..T-1 when absent."""
-  if task_ids is None:
-    if t > max_tasks:
-      raise ValueError(f"nash_mtl got {t} tasks but its state holds max_tasks={max_tasks}")
-    return jnp.arange(t)
-  return jnp.asarray(task_ids)
-
-
 def _keyed_alpha(gram_TxT, state, task_ids, max_tasks, every, solver):
   """α from the β table kept per task id (warm start or reuse); returns ``(α, new table)``."""
   n_T = jnp.sqrt(jnp.maximum(jnp.diagonal(gram_TxT), 0.0))
-  rows = _task_rows(gram_TxT.shape[0], task_ids, max_tasks)
+  rows = task_rows("nash_mtl", gram_TxT.shape[0], task_ids, max_tasks)
   warm_T = state.beta[rows].astype(gram_TxT.dtype)
   solve = lambda _: nash_solve(gram_TxT, warm_T, *solver)
   if every == 1:
