@@ -125,15 +125,19 @@ def from_aggregator(name: str, agg: aggregators.Aggregator) -> Method:
 
 
 def names() -> list[str]:
-  """Every method name: loss weightings, then gradient aggregators."""
-  return weighting.names() + aggregators.names()
+  """Every method name: loss weightings, then gradient aggregators (a name registered as
+  both, e.g. ``imtl``, is listed once, among the aggregators: that is what trains)."""
+  both = set(aggregators.names())
+  return [n for n in weighting.names() if n not in both] + aggregators.names()
 
 
 def _registry(name: str):
-  if name in weighting.names():
-    return weighting._base._REGISTRY
+  # An aggregator wins over a weighting of the same name: the weighting form of ``imtl``
+  # gives loss weights from given gradients, the aggregator is the one that trains.
   if name in aggregators.names():
     return aggregators._base._REGISTRY
+  if name in weighting.names():
+    return weighting._base._REGISTRY
   raise ValueError(
     f"unknown method {name!r}; loss weightings: {', '.join(weighting.names())}; "
     f"gradient aggregators: {', '.join(aggregators.names())}"

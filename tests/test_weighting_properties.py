@@ -15,7 +15,7 @@ import pytest
 from mtl_jax import weighting
 
 NAMES = weighting.names()
-KNOWN_EXTRAS = {"rng", "grad_norms", "step"}
+KNOWN_EXTRAS = {"rng", "grad_norms", "step", "shared_grads"}
 
 # Hyperparameters per method, as a function of the number of tasks T.
 HYPERPARAMS = {
@@ -24,8 +24,8 @@ HYPERPARAMS = {
 # The T = 1 weight as a function of the loss, where it is not 1.
 T1_WEIGHT = {"scale_invariant": lambda loss: 1.0 / loss}
 # Methods whose T = 1 weight is 1 only on the first step: uncertainty's exp(−s) moves
-# towards 1/L as s is learned; imtl_l's exp(s) likewise.
-T1_FIRST_STEP_ONLY = {"uncertainty", "imtl_l"}
+# towards 1/L as s is learned; imtl_l's exp(s) likewise, and imtl's α·exp(s) (α = 1 at T = 1).
+T1_FIRST_STEP_ONLY = {"uncertainty", "imtl_l", "imtl"}
 # A constant added to the quadratic's losses (same Pareto set). Σ log L has no minimum
 # when a loss can reach 0 (log L → −∞ at c_i), so scale_invariant needs losses bounded away
 # from 0, as its docstring says. gls (the geometric mean Π L^{1/K}) likewise: its minimum is a
@@ -43,6 +43,8 @@ def all_extras(losses: jax.Array, seed: int) -> dict:
     "rng": jax.random.PRNGKey(seed),
     "grad_norms": jnp.abs(losses) + 0.5,
     "step": seed,
+    # Per-task gradients of θ^sh: orthogonal rows scaled by the losses (a well-posed IMTL-G).
+    "shared_grads": jnp.diag(jnp.abs(losses) + 0.5),
     "some_unknown_extra": jnp.zeros(3),
   }
 
@@ -142,6 +144,7 @@ def test_two_task_quadratic_reaches_pareto_stationary_point(name):
       "rng": jax.random.fold_in(jax.random.PRNGKey(0), i),
       "grad_norms": jnp.linalg.norm(x - c, axis=1),
       "step": i,
+      "shared_grads": x[None, :] - c,
     }
     weights, state = w.update(losses, state, None, **extras)
     g = jax.grad(lambda x: jnp.sum(jax.lax.stop_gradient(weights) * losses_fn(x)))(x)

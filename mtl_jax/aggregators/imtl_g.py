@@ -53,6 +53,18 @@ def imtl_g_weights(gram_TxT: jax.Array, eps: float = 1e-8) -> jax.Array:
   return jnp.zeros_like(alpha).at[order].set(alpha)
 
 
+def imtl_loss_weights(scales_K: jax.Array, g_KxP: jax.Array, eps: float = 1e-8) -> jax.Array:
+  """Weights w_K on the unscaled task gradients that give IMTL's update.
+
+  IMTL-G runs on the gradients of the scaled losses, e^{s_i}∇L_i: with α = IMTL-G's weights
+  of those rows, the update Σ α_i e^{s_i} g_i is Σ w_i g_i with w_i = α_i e^{s_i}.
+  """
+  scales = scales_K.astype(jnp.float32)
+  gram = task_gramian(g_KxP)
+  scaled_gram = scales[:, None] * gram * scales[None, :]
+  return imtl_g_weights(scaled_gram, eps) * scales
+
+
 @register("imtl_g")
 def imtl_g(eps: float = 1e-8) -> Aggregator:
   """IMTL-G: Liu et al., "Towards Impartial Multi-task Learning", ICLR 2021 (Sec. 3.2).
