@@ -93,6 +93,12 @@ def _optional_type(annotation):
   return None
 
 
+def _default_option(key: str, value) -> bool:
+  from mtl_jax import methods
+
+  return key in methods.AGGREGATOR_OPTIONS and value == methods.AGGREGATOR_OPTIONS[key]
+
+
 def _notice(kind: str, name: str, dropped) -> None:
   print(
     f"note: {kind} {name!r} does not take {kind}_kwargs {', '.join(sorted(dropped))}: dropped",
@@ -108,8 +114,10 @@ def switch(config: ml_collections.ConfigDict, kind: str, name: str) -> ml_collec
   old = dict(config[field]) if field in config and config[field] is not None else {}
   # The same component keeps every value (a typo then fails when it is built).
   dropped = [] if config.get(kind) == name else [k for k in old if k not in accepted(kind, name)]
-  if dropped:
-    _notice(kind, name, dropped)
+  # Options every aggregator takes, left at their defaults, go without a word.
+  noted = [k for k in dropped if kind != "method" or not _default_option(k, old[k])]
+  if noted:
+    _notice(kind, name, noted)
   # An unset value (None) keeps the default's typed placeholder (overridable from flags).
   new.update({k: v for k, v in old.items() if k not in dropped and not (v is None and k in new)})
   config[kind] = name

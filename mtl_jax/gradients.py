@@ -9,6 +9,8 @@ alone; :mod:`mtl_jax.methods` combines them into the two method adapters.
 * :func:`per_task_grads` — each sampled task's gradient of θ^sh (a ``[K, ...]`` pytree):
   ``vmap(grad)`` when tasks have their own inputs, one forward pass and K vmapped VJPs when
   they share one input batch (the shared trunk then runs once);
+* :func:`representation_task_grads` — each task's gradient of the shared representation
+  Z and the trunk's VJP (aggregating w.r.t. Z instead of θ^sh, ``rep_grad``);
 * :func:`last_layer_grad_norms`, :func:`representation_grads` — the extras some methods
   declare (GradNorm's ‖∇_W L_k‖, MGDA-UB's ∂L_k/∂Z).
 """
@@ -115,6 +117,26 @@ def per_task_grads(obj: Objective, params, batch: TaskBatch):
     params["shared"], task_k, batch.task, batch.x, batch.y
   )
   return losses, g_sh, g_task
+
+
+def representation_task_grads(obj: Objective, params, batch: TaskBatch):
+  """Each task's gradient w.r.t. the shared representation Z (LibMTL's ``rep_grad``).
+
+  With one input batch shared by the K tasks, the trunk runs once: Z = represent(θ^sh, x).
+  Returns ``(losses [K], g_z [K, B, D], g_tasks, trunk_vjp)``; ``trunk_vjp(dZ)`` maps an
+  aggregated ∂/∂Z back to θ^sh (one backward pass through the trunk, whatever K).
+  """
+  model = obj.model
+  task_k = gather_tasks(params["tasks"], batch.task)
+  z, trunk_vjp = jax.vjp(lambda s: model.represent(s, batch.x[0]), params["shared"])
+
+  def head_loss(z, task_p, task_id, y):
+    out = model.apply_from_representation(task_p, z)
+    return task_loss(out, y, obj.kind[task_id], obj.out_mask[task_id])
+
+  grad_fn = jax.vmap(jax.value_and_grad(head_loss, (0, 1)), in_axes=(None, 0, 0, 0))
+  losses, (g_z, g_task) = grad_fn(z, task_k, batch.task, batch.y)
+  return losses, g_z, g_task, lambda dz: trunk_vjp(dz.astype(z.dtype))[0]
 
 
 def scatter_tasks(task_params, task_ids: jax.Array, g_task):

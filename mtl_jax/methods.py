@@ -63,6 +63,19 @@ NEEDS_SHARED_INPUTS: dict[str, str] = {
 }
 
 
+# Options every aggregator takes on top of its own hyperparameters (``method_kwargs``).
+AGGREGATOR_OPTIONS = {"normalize": False, "rep_grad": False}
+REP_GRAD_MODEL = (
+  "aggregates gradients w.r.t. the shared representation (rep_grad=True) and needs a model "
+  "whose trunk is shared (e.g. hard_sharing), not {model!r}"
+)
+REP_GRAD_INPUTS = (
+  "aggregates gradients w.r.t. the shared representation (rep_grad=True) and needs a shared "
+  "input batch (every task's Z must be the same examples); use a task set with "
+  "shared_inputs=True (e.g. digit_attributes), or rep_grad=False"
+)
+
+
 class Method(NamedTuple):
   """A weighting or an aggregator behind one interface.
 
@@ -73,12 +86,15 @@ class Method(NamedTuple):
     init: ``init(params, num_tasks) -> state``.
     grads: ``grads(obj, params, state, batch, extras) -> (grads, losses_K, weights_K,
       state)``; ``grads`` has the structure of ``params`` and the sign of a gradient.
+    representation: the method aggregates gradients w.r.t. the shared representation
+      (``rep_grad``): the model needs a representation split and the tasks one input batch.
   """
 
   name: str
   requires: frozenset
   init: Callable[[Any, int], Any]
   grads: Callable[..., tuple[Any, jax.Array, jax.Array, Any]]
+  representation: bool = False
 
 
 def from_weighting(name: str, w: weighting.Weighting) -> Method:
@@ -101,27 +117,53 @@ def declared_extras(update: Callable) -> frozenset:
   return frozenset(p for p in params if p in EXTRAS or p in _ADAPTER_EXTRAS)
 
 
-def from_aggregator(name: str, agg: aggregators.Aggregator) -> Method:
-  """Adapter: a gradient aggregator → per-task gradients of θ^sh, aggregated."""
+def from_aggregator(
+  name: str,
+  agg: aggregators.Aggregator,
+  *,
+  rep_grad: bool = False,
+  rep_template: Callable[[Any], jax.Array] | None = None,
+) -> Method:
+  """Adapter: a gradient aggregator → per-task gradients of θ^sh, aggregated.
+
+  With ``rep_grad`` the aggregator combines each task's gradient w.r.t. the shared
+  representation Z instead (LibMTL's ``rep_grad``): the trunk runs forward once, the K
+  heads give ∂L_k/∂Z, the aggregated ∂/∂Z goes back through the trunk once.
+  ``rep_template(params)`` returns a zeros Z (its shape sizes the aggregator's state).
+  """
   declared = declared_extras(agg.update)
+  if rep_grad and rep_template is None:
+    raise ValueError(
+      f"method {name!r} with rep_grad=True needs rep_template (the representation's shape); "
+      "build it with mtl_jax.train.make_train_step"
+    )
 
   def init(params, num_tasks):
     del num_tasks
-    return agg.init(params["shared"])
+    return agg.init(rep_template(params) if rep_grad else params["shared"])
+
+  def shared_update(obj, params, state, batch, extras):
+    if rep_grad:
+      losses, g_z, g_task, trunk_vjp = gradients.representation_task_grads(obj, params, batch)
+      update_z, state = agg.update(g_z, state, None, **extras(losses))
+      return losses, trunk_vjp(update_z), g_task, state
+    losses, g_sh, g_task = gradients.per_task_grads(obj, params, batch)
+    if not jax.tree.leaves(g_sh):  # nothing is shared (independent networks): nothing to do
+      return losses, g_sh, g_task, state
+    update_sh, state = agg.update(g_sh, state, params["shared"], **extras(losses))
+    return losses, update_sh, g_task, state
 
   def grads(obj, params, state, batch, extras):
-    losses, g_sh, g_task = gradients.per_task_grads(obj, params, batch)
-    own = {"losses": losses, "task_ids": batch.task}
-    extras = dict(extras, **{k: v for k, v in own.items() if k in declared})
-    if jax.tree.leaves(g_sh):
-      update_sh, state = agg.update(g_sh, state, params["shared"], **extras)
-    else:  # nothing is shared (independent networks): nothing to aggregate
-      update_sh = g_sh
+    def with_own(losses):
+      own = {"losses": losses, "task_ids": batch.task}
+      return dict(extras, **{k: v for k, v in own.items() if k in declared})
+
+    losses, update_sh, g_task, state = shared_update(obj, params, state, batch, with_own)
     g = {"shared": update_sh, "tasks": gradients.scatter_tasks(params["tasks"], batch.task, g_task)}
     g = jax.tree.map(jnp.add, g, gradients.regularizer_grads(obj, params))
     return g, losses, jnp.ones_like(losses), state
 
-  return Method(name, declared - set(_ADAPTER_EXTRAS), init, grads)
+  return Method(name, declared - set(_ADAPTER_EXTRAS), init, grads, rep_grad)
 
 
 def names() -> list[str]:
@@ -145,16 +187,49 @@ def _registry(name: str):
 
 
 def factory(name: str) -> Callable[..., Any]:
-  """The registered factory (its signature holds the method's hyperparameter defaults)."""
-  return _registry(name).factory(name)
+  """The registered factory (its signature holds the method's hyperparameter defaults).
+
+  An aggregator's signature also lists :data:`AGGREGATOR_OPTIONS` (``normalize``,
+  ``rep_grad``), which :func:`get` applies around any aggregator.
+  """
+  registry = _registry(name)
+  f = registry.factory(name)
+  if registry is weighting._base._REGISTRY:
+    return f
+
+  def with_options(*args, normalize: bool = False, rep_grad: bool = False, **kwargs):
+    del normalize, rep_grad
+    return f(*args, **kwargs)
+
+  sig = inspect.signature(f)
+  extra = [
+    inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=bool)
+    for k, v in AGGREGATOR_OPTIONS.items()
+  ]
+  params = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
+  with_options.__signature__ = sig.replace(parameters=params + extra)
+  with_options.__doc__ = f.__doc__
+  return with_options
 
 
-def get(name: str, *, num_tasks: int, tasks_per_batch: int | None = None, **hyperparams) -> Method:
+def get(
+  name: str,
+  *,
+  num_tasks: int,
+  tasks_per_batch: int | None = None,
+  rep_template: Callable[[Any], jax.Array] | None = None,
+  **hyperparams,
+) -> Method:
   """Builds the method ``name`` for T = ``num_tasks`` tasks, K = ``tasks_per_batch`` a step.
 
   Stateful aggregators that size their state by the gradient rows per step
   (``num_tasks``) or by the task ids they see (``max_tasks``) get K and T unless given
   (a None, e.g. a config's placeholder, counts as not given).
+
+  Every aggregator also takes the options ``normalize=True`` (feed it unit-norm task
+  gradients, :func:`mtl_jax.aggregators.normalized`) and ``rep_grad=True`` (aggregate the
+  gradients w.r.t. the shared representation instead of θ^sh; ``rep_template(params)``
+  gives a zeros Z, see :func:`from_aggregator`).
   """
   registry = _registry(name)
   if registry is weighting._base._REGISTRY:
@@ -166,7 +241,11 @@ def get(name: str, *, num_tasks: int, tasks_per_batch: int | None = None, **hype
   for k, v in filled.items():
     if k in accepted and hyperparams.get(k) is None:
       hyperparams[k] = v
-  return from_aggregator(name, registry.get(name, **hyperparams))
+  options = {k: bool(hyperparams.pop(k, None) or v) for k, v in AGGREGATOR_OPTIONS.items()}
+  agg = registry.get(name, **hyperparams)
+  if options["normalize"]:
+    agg = aggregators.normalized(agg)
+  return from_aggregator(name, agg, rep_grad=options["rep_grad"], rep_template=rep_template)
 
 
 def check_inputs(method: Method, shared_inputs: bool) -> None:
@@ -175,6 +254,8 @@ def check_inputs(method: Method, shared_inputs: bool) -> None:
   set gives each task its own inputs."""
   if shared_inputs:
     return
+  if method.representation:
+    raise ValueError(f"method {method.name!r} {REP_GRAD_INPUTS}")
   for extra in sorted(method.requires):
     if extra in NEEDS_SHARED_INPUTS:
       raise ValueError(f"method {method.name!r} {NEEDS_SHARED_INPUTS[extra]}")
@@ -187,6 +268,8 @@ def check_model(method: Method, model, shared_inputs: bool | None = None) -> Non
     problem = EXTRAS[extra][1](model)
     if problem:
       raise ValueError(f"method {method.name!r} {problem}")
+  if method.representation and not model.has_representation_split():
+    raise ValueError(f"method {method.name!r} {REP_GRAD_MODEL.format(model=model.name)}")
   if shared_inputs is not None:
     check_inputs(method, shared_inputs)
 

@@ -125,7 +125,19 @@ def make_train_step(
     raise ValueError(f"tasks_per_batch (K) must be in [1, T={t}], got {tasks_per_batch}")
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-  m = methods.get(method, num_tasks=t, tasks_per_batch=tasks_per_batch, **(method_kwargs or {}))
+
+  def rep_template(params):  # a zeros Z of one batch (sizes rep_grad aggregators' state)
+    x = jnp.zeros((batch_size,) + data.x_train.shape[2:], data.x_train.dtype)
+    z = jax.eval_shape(model.represent, params["shared"], x)
+    return jnp.zeros(z.shape, z.dtype)
+
+  m = methods.get(
+    method,
+    num_tasks=t,
+    tasks_per_batch=tasks_per_batch,
+    rep_template=rep_template,
+    **(method_kwargs or {}),
+  )
   methods.check_model(m, model, shared_inputs=shared_inputs)
   obj = Objective(model, data.kind, data.out_mask, shared_inputs)
   bound = functools.partial(

@@ -15,7 +15,7 @@ def _agg(**hp):
 
 
 def test_hand_computed_two_steps_plain_projected_steps():
-  agg, update = _agg(lamda=0.5, niter=1, step_size=0.1, momentum=0.0, normalize=False)
+  agg, update = _agg(lamda=0.5, niter=1, step_size=0.1, momentum=0.0, scale_gramian=False)
   g = jnp.array([[1.0, 0.0], [0.0, 2.0]])
   # Gramian G = diag(1, 4), G g₀ = G (½, ½) = (0.5, 2).
   # Step 1, w = (½, ½): ∇ = Gw + λ G g₀ = (0.5, 2) + 0.5 (0.5, 2) = (0.75, 3);
@@ -79,7 +79,7 @@ def test_identical_gradients_give_g_and_keep_w():
 
 
 def test_state_is_keyed_by_task_id_and_renormalised():
-  agg, update = _agg(lamda=0.5, niter=1, step_size=0.1, momentum=0.0, normalize=False)
+  agg, update = _agg(lamda=0.5, niter=1, step_size=0.1, momentum=0.0, scale_gramian=False)
   g = jnp.array([[1.0, 0.0], [0.0, 2.0]])
   # Rows 2 and 0 hold 1 each (init): renormalised to (½, ½), as step 1 above.
   _, state = update(g, agg.init(jnp.zeros(2)), None, task_ids=jnp.array([2, 0]))
@@ -93,7 +93,7 @@ def test_state_is_keyed_by_task_id_and_renormalised():
 
 
 def test_pytree_input():
-  agg, update = _agg(lamda=0.5, niter=1, step_size=0.1, momentum=0.0, normalize=False)
+  agg, update = _agg(lamda=0.5, niter=1, step_size=0.1, momentum=0.0, scale_gramian=False)
   tree = {"a": jnp.array([[1.0], [0.0]]), "b": jnp.array([[0.0], [2.0]])}
   d, _ = update(tree, agg.init({"a": jnp.zeros(1), "b": jnp.zeros(1)}), None)
   chex.assert_trees_all_close(d, {"a": jnp.array([0.575]), "b": jnp.array([0.85])}, rtol=1e-6)

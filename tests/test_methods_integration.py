@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mtl_jax import aggregators, data, models, weighting
+from mtl_jax import data, methods, models
 from mtl_jax.data.sampling import DeviceData
 from mtl_jax.train import make_chunk, make_optimizer, make_train_step
 
@@ -40,7 +40,7 @@ def _run(method, k, taskset=TS, model="hard_sharing", steps=60):
 SHARED_INPUTS_ONLY = {"mgda_ub": data.get_taskset("digit_attributes", include_regression=True)}
 
 
-@pytest.mark.parametrize("method", weighting.names() + aggregators.names())
+@pytest.mark.parametrize("method", methods.names())
 def test_method_trains_with_k_less_than_t(method):
   state, first, last = _run(method, k=2, taskset=SHARED_INPUTS_ONLY.get(method, TS))
   chex.assert_tree_all_finite(state.params)

@@ -1,5 +1,6 @@
 """Registry and pytree <-> matrix helpers shared by all aggregators."""
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,30 @@ def get(name: str, **hyperparams: Any) -> Aggregator:
 def chain(aggregator: Aggregator, optimizer: optax.GradientTransformation) -> Aggregator:
   """Puts ``aggregator`` in front of any optax optimiser (per-task grads in)."""
   return aggregating.process(optax.identity(), aggregator, optimizer)
+
+
+def normalized(aggregator: Aggregator, eps: float = 1e-12) -> Aggregator:
+  """``aggregator`` fed unit-norm task gradients: row i becomes g_i / max(‖g_i‖, eps).
+
+  The norm of a task's gradient is taken over every leaf of the pytree together (the
+  task's whole gradient of θ^sh, or of the representation with ``rep_grad``); a zero row
+  stays zero. State, extras and the output's structure are the wrapped aggregator's.
+  """
+  if not eps > 0:
+    raise ValueError(f"normalized: eps must be > 0, got {eps}")
+
+  def update(per_task_grads, state, params=None, **extra):
+    leaves = jax.tree.leaves(per_task_grads)
+    sq = sum(jnp.sum(jnp.square(l.astype(jnp.float32)).reshape(l.shape[0], -1), 1) for l in leaves)
+    scale_T = 1.0 / jnp.maximum(jnp.sqrt(sq), eps)
+    unit = jax.tree.map(
+      lambda l: (l * scale_T.reshape((-1,) + (1,) * (l.ndim - 1))).astype(l.dtype), per_task_grads
+    )
+    return aggregator.update(unit, state, params, **extra)
+
+  # The wrapped update's keyword extras stay visible (methods.declared_extras reads them).
+  update.__signature__ = inspect.signature(aggregator.update)
+  return Aggregator(aggregator.init, update)
 
 
 def flatten_tasks(per_task_grads) -> tuple[jax.Array, Callable[[jax.Array], Any]]:

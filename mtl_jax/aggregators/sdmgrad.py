@@ -54,7 +54,7 @@ def sdmgrad(
   niter: int = 20,
   step_size: float = 5.0,
   momentum: float = 0.5,
-  normalize: bool = True,
+  scale_gramian: bool = True,
   max_tasks: int = 64,
 ) -> Aggregator:
   """SDMGrad: Xiao, Ban & Ji, "Direction-oriented Multi-objective Learning: Simple and
@@ -76,8 +76,8 @@ def sdmgrad(
       the squared norm of the sampled gradients, noise included. (The authors' NYU-v2
       trainer allocates its three buffers as one aliased tensor, so it also uses one.)
     * Solver as LibMTL and the authors' code: the Gramian is divided by the squared mean
-      gradient norm (``normalize``; the step size is then unit-free), steps use heavy-ball
-      momentum restarted every update; ``momentum=0, normalize=False`` is the paper's
+      gradient norm (``scale_gramian``; the step size is then unit-free), steps use heavy-ball
+      momentum restarted every update; ``momentum=0, scale_gramian=False`` is the paper's
       plain projected step on raw gradients. No gradient clipping (the authors clip to 1).
     * State per task id (``max_tasks``, filled with T by the train step): w, read and
       written at ``task_ids``; the sampled rows are renormalised onto Δ first (K < T).
@@ -88,7 +88,7 @@ def sdmgrad(
     niter: projected gradient steps on w per update (≥ 1).
     step_size: step size > 0 of those steps (LibMTL: 5 on the normalised Gramian).
     momentum: heavy-ball momentum in [0, 1) of those steps (LibMTL: 0.5).
-    normalize: divide the Gramian by the squared mean gradient norm.
+    scale_gramian: divide the Gramian by the squared mean gradient norm.
     max_tasks: number of task ids the state holds.
 
   Returns:
@@ -114,7 +114,7 @@ def sdmgrad(
     g_KxP, unflatten = flatten_tasks(per_task_grads)
     k = g_KxP.shape[0]
     ids = task_rows("sdmgrad", k, task_ids, max_tasks)
-    gram = scaled_gramian(g_KxP, normalize)
+    gram = scaled_gramian(g_KxP, scale_gramian)
     w = weight_steps(state.w[ids], gram, lamda, niter, step_size, momentum)
     # d = (Σ w_i g_i + λ g₀) / (1 + λ) = Σ_i (w_i + λ/K) / (1 + λ) g_i: one weighted sum.
     d_P = weighted_rows((w + lamda / k) / (1.0 + lamda), g_KxP)
