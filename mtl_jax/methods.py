@@ -64,7 +64,7 @@ NEEDS_SHARED_INPUTS: dict[str, str] = {
 
 
 # Options every aggregator takes on top of its own hyperparameters (``method_kwargs``).
-AGGREGATOR_OPTIONS = {"normalize": False, "rep_grad": False}
+AGGREGATOR_OPTIONS = {"normalize": False, "rep_grad": False, "weigh_heads": False}
 REP_GRAD_MODEL = (
   "aggregates gradients w.r.t. the shared representation (rep_grad=True) and needs a model "
   "whose trunk is shared (e.g. hard_sharing), not {model!r}"
@@ -123,8 +123,14 @@ def from_aggregator(
   *,
   rep_grad: bool = False,
   rep_template: Callable[[Any], jax.Array] | None = None,
+  weigh_heads: bool = False,
 ) -> Method:
   """Adapter: a gradient aggregator → per-task gradients of θ^sh, aggregated.
+
+  Each θ^i gets its own task's gradient ∇_{θ^i} L_i, or with ``weigh_heads`` α_i ∇_{θ^i} L_i
+  where α are the weights the aggregator gave the tasks, recovered from its update by
+  least squares (:func:`mtl_jax.aggregators.implied_weights`); the step's reported weights
+  are then α too (else 1).
 
   With ``rep_grad`` the aggregator combines each task's gradient w.r.t. the shared
   representation Z instead (LibMTL's ``rep_grad``): the trunk runs forward once, the K
@@ -146,22 +152,29 @@ def from_aggregator(
     if rep_grad:
       losses, g_z, g_task, trunk_vjp = gradients.representation_task_grads(obj, params, batch)
       update_z, state = agg.update(g_z, state, None, **extras(losses))
-      return losses, trunk_vjp(update_z), g_task, state
+      return losses, trunk_vjp(update_z), g_task, state, weights_of(g_z, update_z, losses)
     losses, g_sh, g_task = gradients.per_task_grads(obj, params, batch)
     if not jax.tree.leaves(g_sh):  # nothing is shared (independent networks): nothing to do
-      return losses, g_sh, g_task, state
+      return losses, g_sh, g_task, state, jnp.ones_like(losses)
     update_sh, state = agg.update(g_sh, state, params["shared"], **extras(losses))
-    return losses, update_sh, g_task, state
+    return losses, update_sh, g_task, state, weights_of(g_sh, update_sh, losses)
+
+  def weights_of(rows, update, losses):
+    if not weigh_heads:
+      return jnp.ones_like(losses)
+    return jax.lax.stop_gradient(aggregators.implied_weights(rows, update)).astype(losses.dtype)
 
   def grads(obj, params, state, batch, extras):
     def with_own(losses):
       own = {"losses": losses, "task_ids": batch.task}
       return dict(extras, **{k: v for k, v in own.items() if k in declared})
 
-    losses, update_sh, g_task, state = shared_update(obj, params, state, batch, with_own)
+    losses, update_sh, g_task, state, w = shared_update(obj, params, state, batch, with_own)
+    if weigh_heads:
+      g_task = jax.tree.map(lambda l: l * w.reshape((-1,) + (1,) * (l.ndim - 1)), g_task)
     g = {"shared": update_sh, "tasks": gradients.scatter_tasks(params["tasks"], batch.task, g_task)}
     g = jax.tree.map(jnp.add, g, gradients.regularizer_grads(obj, params))
-    return g, losses, jnp.ones_like(losses), state
+    return g, losses, w, state
 
   return Method(name, declared - set(_ADAPTER_EXTRAS), init, grads, rep_grad)
 
@@ -197,9 +210,8 @@ def factory(name: str) -> Callable[..., Any]:
   if registry is weighting._base._REGISTRY:
     return f
 
-  def with_options(*args, normalize: bool = False, rep_grad: bool = False, **kwargs):
-    del normalize, rep_grad
-    return f(*args, **kwargs)
+  def with_options(*args, **kwargs):
+    return f(*args, **{k: v for k, v in kwargs.items() if k not in AGGREGATOR_OPTIONS})
 
   sig = inspect.signature(f)
   extra = [
@@ -227,9 +239,9 @@ def get(
   (a None, e.g. a config's placeholder, counts as not given).
 
   Every aggregator also takes the options ``normalize=True`` (feed it unit-norm task
-  gradients, :func:`mtl_jax.aggregators.normalized`) and ``rep_grad=True`` (aggregate the
+  gradients, :func:`mtl_jax.aggregators.normalized`), ``rep_grad=True`` (aggregate the
   gradients w.r.t. the shared representation instead of θ^sh; ``rep_template(params)``
-  gives a zeros Z, see :func:`from_aggregator`).
+  gives a zeros Z) and ``weigh_heads=True`` (θ^i get α_i ∇L_i, see :func:`from_aggregator`).
   """
   registry = _registry(name)
   if registry is weighting._base._REGISTRY:
@@ -245,7 +257,13 @@ def get(
   agg = registry.get(name, **hyperparams)
   if options["normalize"]:
     agg = aggregators.normalized(agg)
-  return from_aggregator(name, agg, rep_grad=options["rep_grad"], rep_template=rep_template)
+  return from_aggregator(
+    name,
+    agg,
+    rep_grad=options["rep_grad"],
+    rep_template=rep_template,
+    weigh_heads=options["weigh_heads"],
+  )
 
 
 def check_inputs(method: Method, shared_inputs: bool) -> None:

@@ -113,3 +113,41 @@ def test_every_aggregator_trains_with_rep_grad_and_normalize(name):
   state, last = run(state)
   chex.assert_tree_all_finite(state.params)
   assert np.asarray(last["loss_sum"]).sum() < np.asarray(first["loss_sum"]).sum(), name
+
+
+def test_implied_weights_recover_a_known_combination():
+  # Nash-MTL's α solves (GGᵀ)α = 1/α; with GGᵀ = [[1, 1, 0], [1, 2, 0], [0, 0, 4]] the third
+  # is 1/2 and the recovered α must satisfy the bargaining equations.
+  g = jnp.array([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
+  agg = aggregators.get("nash_mtl", max_tasks=3)
+  d, _ = agg.update(g, agg.init(jnp.zeros(3)), None)
+  alpha = aggregators.implied_weights(g, d)
+  np.testing.assert_allclose((g @ g.T) @ alpha, 1.0 / alpha, rtol=1e-4)
+  np.testing.assert_allclose(alpha[2], 0.5, rtol=1e-5)
+  # A pytree update and rows: MGDA's min-norm point of (1, 0) and (0, 2) is α = (0.8, 0.2).
+  rows = {"a": jnp.array([[1.0], [0.0]]), "b": jnp.array([[0.0], [2.0]])}
+  d, _ = aggregators.get("mgda").update(rows, None, None)
+  np.testing.assert_allclose(aggregators.implied_weights(rows, d), [0.8, 0.2], rtol=1e-5)
+
+
+def _step_grads(method, **kwargs):
+  m, d, state = _setup(method, taskset=PER_TASK, **kwargs)
+  meth = methods.get(method, num_tasks=m.num_tasks, **kwargs)
+  obj = Objective(m, d.kind, d.out_mask, False)
+  batch = sample_batch(jax.random.PRNGKey(2), d, m.num_tasks, 8, False)
+  g, _, w, _ = meth.grads(obj, state.params, meth.init(state.params, m.num_tasks), batch, {})
+  return g, w
+
+
+def test_weigh_heads_scales_each_head_by_its_weight():
+  g_plain, w_plain = _step_grads("mgda")
+  g_weighed, w = _step_grads("mgda", weigh_heads=True)
+  np.testing.assert_array_equal(w_plain, 1.0)
+  np.testing.assert_allclose(jnp.sum(w), 1.0, rtol=1e-4)  # MGDA's weights are on the simplex
+  chex.assert_trees_all_close(g_weighed["shared"], g_plain["shared"])
+  expect = jax.tree.map(lambda l: l * w.reshape((-1,) + (1,) * (l.ndim - 1)), g_plain["tasks"])
+  chex.assert_trees_all_close(g_weighed["tasks"], expect, rtol=1e-6)
+  # sum's weights are all 1: weighing the heads changes nothing.
+  g_sum, w_sum = _step_grads("sum", weigh_heads=True)
+  np.testing.assert_allclose(w_sum, 1.0, rtol=1e-4)
+  chex.assert_trees_all_close(g_sum, _step_grads("sum")[0], rtol=1e-5, atol=1e-7)

@@ -19,10 +19,26 @@ Each method lives in its own module named after it and registers itself with
 import importlib
 import pkgutil
 
-from mtl_jax.aggregators._base import Aggregator, chain, get, names, normalized, register
+from mtl_jax.aggregators._base import (
+  Aggregator,
+  chain,
+  get,
+  implied_weights,
+  names,
+  normalized,
+  register,
+)
 
 for _m in pkgutil.iter_modules(__path__):
   if not _m.name.startswith("_"):
     importlib.import_module(f"{__name__}.{_m.name}")
 
-__all__ = ["Aggregator", "chain", "get", "names", "normalized", "register"]
+__all__ = [
+  "Aggregator",
+  "chain",
+  "get",
+  "implied_weights",
+  "names",
+  "normalized",
+  "register",
+]

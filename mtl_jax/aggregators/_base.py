@@ -86,6 +86,23 @@ def flatten_tasks(per_task_grads) -> tuple[jax.Array, Callable[[jax.Array], Any]
   return g, unflatten
 
 
+def implied_weights(per_task_grads, update) -> jax.Array:
+  """``α [T]`` with Σ_i α_i g_i closest to ``update`` (least squares over the task rows).
+
+  Most aggregators return a combination of the task gradients (Σ α_i g_i, α from a QP,
+  a closed form, a bargaining solution, projections...); when the T rows are linearly
+  independent this recovers their α exactly: α = (G Gᵀ)⁺ G d. For an update outside the
+  rows' span (coordinate-wise methods such as ``graddrop`` or ``trimmed_mean``) it is the
+  least-squares fit.
+  """
+  from mtl_jax.aggregators._solvers import task_gramian
+
+  g, _ = flatten_tasks(per_task_grads)
+  d = jnp.concatenate([jnp.ravel(l).astype(g.dtype) for l in jax.tree.leaves(update)])
+  gd = jnp.dot(g.astype(jnp.float32), d.astype(jnp.float32), precision=jax.lax.Precision.HIGHEST)
+  return jnp.linalg.pinv(task_gramian(g).astype(jnp.float32), hermitian=True) @ gd
+
+
 def task_rows(name: str, k: int, task_ids, max_tasks: int) -> jax.Array:
   """Rows of a per-task state table (sized ``max_tasks`` = T) for the K gradients of an
   update: ``task_ids`` when the train step passes them, else 0..K-1 (all tasks, in order).
