@@ -31,3 +31,12 @@ def test_matches_numpy_reference_and_clamps_for_few_tasks():
   chex.assert_trees_all_close(_update(g[:2]), jnp.asarray(g[:2].mean(0), jnp.float32), rtol=1e-5)
   with pytest.raises(ValueError, match="trim_number must be an int >= 0"):
     aggregators.get("trimmed_mean", trim_number=-1)
+
+
+def test_extremes_path_equals_the_sort_with_ties():
+  # k ≤ 4 trims by subtracting maxima/minima; ties must be removed once each, as a sort does.
+  rng = np.random.default_rng(1)
+  g = rng.integers(-2, 3, size=(12, 40)).astype(np.float32)  # many equal values per column
+  for k in (1, 3, 4, 5):  # 5 takes the sort path
+    expected = np.sort(g, axis=0)[k : 12 - k].mean(0)
+    np.testing.assert_allclose(_update(g, trim_number=k), expected, rtol=1e-6, atol=1e-6)
