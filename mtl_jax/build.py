@@ -7,6 +7,7 @@ checkpoint) fails before the first file is written. A baseline is built the same
 """
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from mtl_jax import data as data_lib
 from mtl_jax import models, sharding
 from mtl_jax.checkpoint import Checkpointer, CheckpointError
 from mtl_jax.configs import baseline_config, component_kwargs
+from mtl_jax.configs import factory as component_factory
 from mtl_jax.data.sampling import DeviceData
 from mtl_jax.tasks import TaskSet
 from mtl_jax.train import make_optimizer, make_train_step
@@ -27,6 +29,72 @@ from mtl_jax.train import make_optimizer, make_train_step
 def build_taskset(config: ml_collections.ConfigDict) -> TaskSet:
   """The task set ``config.taskset`` with ``config.taskset_kwargs``."""
   return data_lib.get_taskset(config.taskset, **component_kwargs(config, "taskset"))
+
+
+def resample_data(config: ml_collections.ConfigDict) -> bool:
+  """``config.resample_data`` (False when absent): with N > 1 seeds, seed s trains on its
+  own task set, built with data seed :func:`data_seed` + s."""
+  return bool(config.get("resample_data", False))
+
+
+def data_seed(config: ml_collections.ConfigDict) -> int:
+  """The task set's data seed: ``config.taskset_kwargs.seed``, else its builder's default.
+
+  Raises:
+    ValueError: the builder of ``config.taskset`` takes no ``seed`` (so the data cannot be
+      redrawn per seed, as ``config.resample_data`` asks).
+  """
+  kwargs = component_kwargs(config, "taskset")
+  param = inspect.signature(component_factory("taskset", config.taskset)).parameters.get("seed")
+  if param is None or param.kind not in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD):
+    raise ValueError(
+      f"resample_data=True draws each seed's own data, but task set {config.taskset!r} "
+      "takes no seed argument; set --config.resample_data=False (every seed then trains "
+      "on the same data) or give its builder a seed parameter"
+    )
+  seed = kwargs.get("seed", param.default)
+  if not isinstance(seed, int) or isinstance(seed, bool):
+    raise ValueError(f"taskset_kwargs.seed must be an integer data seed, got {seed!r}")
+  return seed
+
+
+def seed_tasksets(config: ml_collections.ConfigDict, taskset: TaskSet) -> list[TaskSet]:
+  """With ``resample_data``, seed s's task set: ``config.taskset`` built with data seed
+  :func:`data_seed` + s (seed 0's is ``taskset``, which must be built from ``config``).
+
+  Raises:
+    ValueError: a seed's task set differs from seed 0's in its tasks or input shape.
+  """
+  base = data_seed(config)
+  out = [taskset]
+  for s in range(1, num_seeds(config)):
+    kwargs = {**component_kwargs(config, "taskset"), "seed": base + s}
+    ts = data_lib.get_taskset(config.taskset, **kwargs)
+    same = ts.specs == taskset.specs and ts.input_shape == taskset.input_shape
+    if not same or ts.label_width != taskset.label_width:
+      raise ValueError(
+        f"resample_data: task set {config.taskset!r} with data seed {base + s} has other "
+        f"tasks or input shapes than with data seed {base}; every seed needs the same tasks"
+      )
+    out.append(ts)
+  return out
+
+
+def _stacked_data(tasksets: list[TaskSet]) -> DeviceData:
+  """One :class:`DeviceData` with a leading seed axis; each split is zero-padded to the
+  largest N_max over the seeds (rows past ``n_*`` are never sampled nor counted)."""
+  each = [DeviceData.from_taskset(ts) for ts in tasksets]
+  padded = ("x_train", "y_train", "x_test", "y_test")
+
+  def stack(field: str):  # on the host: no eager device ops to compile
+    leaves = [np.asarray(getattr(d, field)) for d in each]
+    if field in padded:  # [T, N_max, ...]: pad N_max
+      n = max(v.shape[1] for v in leaves)
+      widths = lambda v: [(0, 0), (0, n - v.shape[1])] + [(0, 0)] * (v.ndim - 2)
+      leaves = [np.pad(v, widths(v)) for v in leaves]
+    return jnp.asarray(np.stack(leaves))
+
+  return DeviceData(*(stack(field) for field in DeviceData._fields))
 
 
 def _as_baseline(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
@@ -80,6 +148,9 @@ class Run:
   ckpt: Checkpointer | None
   start_step: int  # 0, or the restored checkpoint's step
   num_seeds: int = 1  # > 1: every state leaf has a leading seed axis
+  # config.resample_data with num_seeds > 1: ``data`` has the seed axis too (seed s's own
+  # task set) and ``train_step`` is ``(state, data) -> (state, metrics)``.
+  per_seed_data: bool = False
 
 
 def num_seeds(config: ml_collections.ConfigDict) -> int:
@@ -133,6 +204,8 @@ def prepare_run(
 
   ``model_name`` / ``method`` override ``config.model`` / ``config.method`` (a model
   other than ``config.model`` is built as :func:`mtl_jax.configs.baseline_config` would).
+  ``taskset`` is :func:`build_taskset` of ``config``; with ``config.resample_data`` and
+  N > 1 seeds it is seed 0's data and :func:`seed_tasksets` draws the others.
 
   Raises:
     ValueError / :class:`CheckpointError` (a corrupt or incompatible checkpoint) before
@@ -143,9 +216,11 @@ def prepare_run(
   if method is not None and method != config.method:
     config = ml_collections.ConfigDict(config.to_dict())
     config.method = method
-  data = DeviceData.from_taskset(taskset)
-  model = build_model(config, taskset)
   seeds = num_seeds(config)
+  per_seed = resample_data(config) and seeds > 1
+  data = DeviceData.from_taskset(taskset)  # seed 0's: shapes and loss kinds for the step
+  stacked = _stacked_data(seed_tasksets(config, taskset)) if per_seed else None
+  model = build_model(config, taskset)
   init_state, train_step = make_train_step(
     model,
     data,
@@ -157,7 +232,9 @@ def prepare_run(
     shared_inputs=taskset.shared_inputs,
     # With seeds, the seed axis is what is split over the devices (see below).
     constrain_batch=None if mesh is None or seeds > 1 else sharding.batch_constraint(mesh),
+    data_argument=per_seed,
   )
+  data = data if stacked is None else stacked
   state = _init_state(config, taskset, model, init_state)
   shardings = None
   if mesh is not None:
@@ -167,9 +244,16 @@ def prepare_run(
       else sharding.seed_sharding(mesh, state, seeds)
     )
     state = sharding.put(state, shardings)
-    data = sharding.put(data, jax.tree.map(lambda _: sharding.replicated(mesh), data))
+    data_sh = (
+      sharding.seed_sharding(mesh, data, seeds)
+      if per_seed
+      else jax.tree.map(lambda _: sharding.replicated(mesh), data)
+    )
+    data = sharding.put(data, data_sh)
   ckpt = Checkpointer(ckpt_dir) if ckpt_dir else None
   start = 0
   if ckpt is not None:
     state, start = _restore(ckpt, state, config)
-  return Run(config, taskset, model, data, state, train_step, mesh, shardings, ckpt, start, seeds)
+  return Run(
+    config, taskset, model, data, state, train_step, mesh, shardings, ckpt, start, seeds, per_seed
+  )

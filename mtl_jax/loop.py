@@ -18,8 +18,8 @@ import numpy as np
 import tqdm
 from absl import logging
 
+from mtl_jax import build, models, sharding
 from mtl_jax import metrics as metrics_lib
-from mtl_jax import models, sharding
 from mtl_jax.build import Run
 from mtl_jax.tasks import TaskSet
 from mtl_jax.train import make_chunk
@@ -40,6 +40,8 @@ def nonfinite_message(run: Run, m: dict, desc: str, first: int, last: int) -> st
   names = run.taskset.names
   bad = [name for name, b in zip(names, np.asarray(m["nonfinite_tasks"])[s]) if b]
   seed = f" (seed {run.config.seed + s}, run {s} of {run.num_seeds})" if run.num_seeds > 1 else ""
+  if run.per_seed_data:  # seed s trained on its own task set
+    seed = f"{seed[:-1]}, data seed {build.data_seed(run.config) + s})"
   what = (
     f"the loss of task(s) {', '.join(bad[:10])}"
     + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
@@ -86,9 +88,13 @@ def chunk_record(taskset: TaskSet, m: dict, step: int, elapsed: float) -> dict:
 
 
 def _runner(run: Run, n: int, cache: dict) -> Callable:
+  """The chunk of ``n`` steps, ``(state, *args)``; args is ``(run.data,)`` with per-seed data."""
   if n not in cache:
     fn = make_chunk(run.train_step, n, run.num_seeds)
-    cache[n] = fn if run.mesh is None else sharding.jit_sharded(fn, run.state_shardings, run.mesh)
+    if run.mesh is not None:
+      data_sh = jax.tree.map(lambda x: x.sharding, run.data) if run.per_seed_data else None
+      fn = sharding.jit_sharded(fn, run.state_shardings, run.mesh, data_sh)
+    cache[n] = fn
   return cache[n]
 
 
@@ -97,9 +103,10 @@ def _train_chunks(run: Run, log: MetricsLog, bar, desc: str, t0: float):
   chunk, every = min(config.log_every, config.num_steps), config.get("checkpoint_every", 0)
   steps_done = last_saved = run.start_step
   cache = {}
+  args = (run.data,) if run.per_seed_data else ()
   while steps_done < config.num_steps:
     n = min(chunk, config.num_steps - steps_done)
-    new_state, m = _runner(run, n, cache)(state)
+    new_state, m = _runner(run, n, cache)(state, *args)
     m = jax.device_get(m)
     if run.num_seeds == 1:  # one code path below: metrics with a leading seed axis
       m = jax.tree.map(lambda v: np.asarray(v)[None], m)
@@ -169,7 +176,7 @@ def train_run(
 
 def _evaluate_seeds(run: Run, state) -> list[dict]:
   """Per-seed ``{task: {metric: value}}`` on the test split (one entry per seed)."""
-  fn = evaluate_fn(run.model, run.mesh, run.num_seeds)
+  fn = evaluate_fn(run.model, run.mesh, run.num_seeds, run.per_seed_data)
   test = jax.device_get(fn(state.params, run.data))
   if run.num_seeds == 1:
     return [metrics_lib.metrics_by_task(run.taskset, test)]
@@ -189,12 +196,13 @@ def mean_over_seeds(per_seed: list[dict]) -> dict:
   }
 
 
-def evaluate_fn(model, mesh, num_seeds: int = 1) -> Callable:
+def evaluate_fn(model, mesh, num_seeds: int = 1, per_seed_data: bool = False) -> Callable:
   """Jitted test-split evaluation ``(params, data) -> per-task metric arrays``
-  (with a leading seed axis on params and outputs when ``num_seeds > 1``)."""
+  (with a leading seed axis on params and outputs when ``num_seeds > 1``, and on the data
+  too with ``per_seed_data``: seed s is evaluated on its own test split)."""
   fn = functools.partial(metrics_lib.evaluate, model, split="test")
   if num_seeds > 1:
-    fn = jax.vmap(fn, in_axes=(0, None))
+    fn = jax.vmap(fn, in_axes=(0, 0 if per_seed_data else None))
   if mesh is None:
     return jax.jit(fn)
   return jax.jit(fn, out_shardings=sharding.replicated(mesh))

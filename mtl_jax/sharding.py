@@ -178,16 +178,20 @@ def put(tree: Any, shardings: Any) -> Any:
   return jax.tree.map(one, tree, shardings)
 
 
-def jit_sharded(fn: Callable, state_shardings: Any, mesh: Mesh) -> Callable:
+def jit_sharded(
+  fn: Callable, state_shardings: Any, mesh: Mesh, data_shardings: Any = None
+) -> Callable:
   """``jit(fn)`` for ``fn(state) -> (state, metrics)`` keeping the state's layout fixed.
 
   Pinning in/out shardings keeps every chunk's output layout equal to its input's, so the
   donated buffers are reused and the chunk never recompiles; metrics come back replicated
-  (every process can read them).
+  (every process can read them). With ``data_shardings`` it is ``fn(state, data)`` (per-seed
+  data, laid out like the seed axis of the state).
   """
+  ins = (state_shardings,) if data_shardings is None else (state_shardings, data_shardings)
   return jax.jit(
     fn,
-    in_shardings=(state_shardings,),
+    in_shardings=ins,
     out_shardings=(state_shardings, replicated(mesh)),
     donate_argnums=0,
   )

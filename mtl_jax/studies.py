@@ -66,9 +66,10 @@ def run_arm(config: ml_collections.ConfigDict, taskset: TaskSet, train_metrics: 
   out = loop.train_run(run, progress=False)
   train = None
   if train_metrics:
-    fn = lambda p: metrics_lib.evaluate(run.model, p, run.data, split="train")
-    fn = jax.jit(fn if run.num_seeds == 1 else jax.vmap(fn))
-    raw = jax.device_get(fn(out["state"].params))
+    fn = lambda p, d: metrics_lib.evaluate(run.model, p, d, split="train")
+    axes = (0, 0 if run.per_seed_data else None)  # seed s on its own data (resample_data)
+    fn = jax.jit(fn if run.num_seeds == 1 else jax.vmap(fn, in_axes=axes))
+    raw = jax.device_get(fn(out["state"].params, run.data))
     seeds = range(run.num_seeds)
     pick = (lambda s: raw) if run.num_seeds == 1 else (lambda s: jax.tree.map(lambda v: v[s], raw))
     train = [metrics_lib.metrics_by_task(taskset, pick(s)) for s in seeds]

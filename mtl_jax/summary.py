@@ -3,6 +3,8 @@
 With N seeds every number comes per seed and as a mean with a 95% confidence interval
 (Student t over seeds, N − 1 degrees of freedom). The baseline trains on the same seeds,
 so Δm% is computed per seed against the baseline of that seed (paired) and then averaged.
+With ``config.resample_data`` seed s also trains (model and baseline alike) on its own task
+set, data seed ``data_seeds[s]``.
 """
 
 import math
@@ -11,6 +13,7 @@ import ml_collections
 import numpy as np
 from scipy import stats
 
+from mtl_jax import build
 from mtl_jax import metrics as metrics_lib
 from mtl_jax.tasks import HIGHER_IS_BETTER, TaskSet
 
@@ -126,6 +129,8 @@ def summarize(
     "params": main["params"],
     "train_time_s": main["train_time_s"],
   }
+  if config.get("resample_data") and summary["num_seeds"] > 1:  # seed s on its own data
+    summary["data_seeds"] = [build.data_seed(config) + s for s in range(summary["num_seeds"])]
   base_lists = per = None
   if base is not None:
     base_lists = per_seed_table(base["tasks_per_seed"])

@@ -114,11 +114,17 @@ def make_train_step(
   batch_size: int,
   shared_inputs: bool = False,
   constrain_batch: Callable | None = None,
+  data_argument: bool = False,
 ) -> tuple[Callable, Callable]:
   """Binds :func:`train_step` for one model, data set, optimiser and method name.
 
+  With ``data_argument`` the data is not bound: the step is ``train_step(state, data)``
+  and takes any data of ``data``'s tasks and shapes (e.g. each seed's own, vmapped with
+  the state by :func:`make_chunk`); ``data`` then only sizes the step.
+
   Returns:
-    ``(init_state(rng, params), train_step(state) -> (state, metrics))``.
+    ``(init_state(rng, params), train_step(state) -> (state, metrics))`` (or
+    ``train_step(state, data)`` with ``data_argument``).
   """
   t = model.num_tasks
   if not 1 <= tasks_per_batch <= t:
@@ -145,24 +151,29 @@ def make_train_step(
     obj=obj,
     method=m,
     optimizer=optimizer,
-    data=data,
     tasks_per_batch=tasks_per_batch,
     batch_size=batch_size,
     constrain_batch=constrain_batch,
   )
 
   def step(state: TrainState):  # a plain function (chex.assert_max_traces inspects it)
-    return bound(state)
+    return bound(state, data=data)
 
-  return (lambda rng, params: init_state(m, optimizer, params, rng, t)), step
+  def step_on(state: TrainState, data: DeviceData):  # data_argument: data with each call
+    return bound(state, data=data)
+
+  init = lambda rng, params: init_state(m, optimizer, params, rng, t)
+  return init, (step_on if data_argument else step)
 
 
 def make_chunk(train_step: Callable, length: int, num_seeds: int = 1) -> Callable:
-  """``run(state) -> (state, metrics)``: ``length`` steps under one jitted ``lax.scan``.
+  """``run(state, *args) -> (state, metrics)``: ``length`` steps under one jitted ``lax.scan``.
 
-  With ``num_seeds = N > 1`` the state carries a leading seed axis N and the whole chunk
-  is vmapped over it: N independent runs in one compiled program (every output below then
-  has that leading axis too).
+  ``args`` are passed on to every ``train_step(state, *args)`` (none for a step with its
+  data bound; the data for one made with ``data_argument``); only the state is donated.
+  With ``num_seeds = N > 1`` the state (and every arg) carries a leading seed axis N and
+  the whole chunk is vmapped over it: N independent runs in one compiled program (every
+  output below then has that leading axis too).
 
   Metrics are summed over the chunk (per-task sums/counts stay separable); norms and the
   total loss are averaged. The host learns of NaN/Inf from ``nonfinite_step`` (the first
@@ -170,9 +181,9 @@ def make_chunk(train_step: Callable, length: int, num_seeds: int = 1) -> Callabl
   tasks whose loss was non-finite at that step), so it can stop and name them.
   """
 
-  def run(state):
+  def run(state, *args):
     start = state.step
-    state, ms = jax.lax.scan(lambda s, _: train_step(s), state, None, length=length)
+    state, ms = jax.lax.scan(lambda s, _: train_step(s, *args), state, None, length=length)
     out = {key: ms[key].sum(0) for key in ("loss_sum", "loss_count", "weight_sum")}
     out.update({key: ms[key].mean(0) for key in ms if key not in out})
     # Per step, so the first bad step is exact even when later steps are all NaN.

@@ -10,8 +10,8 @@ import math
 
 import ml_collections
 
+from mtl_jax import build, methods, models, sharding
 from mtl_jax import data as data_lib
-from mtl_jax import methods, models, sharding
 from mtl_jax.configs import baseline_config, component_kwargs
 from mtl_jax.tasks import TaskSet
 
@@ -51,6 +51,17 @@ def _check_number(config, field: str, low: float, *, strict: bool = False, defau
   if bad:
     bound = f"> {low}" if strict else f">= {low}"
     raise ValueError(f"{field} must be a finite number {bound}, got {value!r}")
+
+
+def _check_seeds(config: ml_collections.ConfigDict) -> None:
+  seeds = config.get("num_seeds", 1)
+  if seeds is not None and (not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1):
+    raise ValueError(f"num_seeds must be an integer >= 1, got {seeds!r}")
+  resample = config.get("resample_data", False)
+  if not isinstance(resample, bool):
+    raise ValueError(f"resample_data must be True or False, got {resample!r}")
+  if resample:
+    build.data_seed(config)  # the task set's builder must take a seed
 
 
 def _check_numbers(config: ml_collections.ConfigDict) -> None:
@@ -94,11 +105,13 @@ def validate_config(config: ml_collections.ConfigDict, taskset: TaskSet | None =
   """Raises ``ValueError`` naming the field for a config that cannot run.
 
   Without ``taskset``: names (model, baseline, methods, task set, optimizer, schedule) and
-  scalar settings (steps, sizes, learning rate, weight decay, clipping). With it: K vs T,
+  scalar settings (steps, sizes, learning rate, weight decay, clipping, seeds; with
+  ``resample_data`` a task set whose builder takes a seed). With it: K vs T,
   ``config.num_tasks`` vs the data, each method's hyperparameters for T tasks, and the
   mesh vs the visible devices and the batch size.
   """
   _check_names(config)
   _check_numbers(config)
+  _check_seeds(config)
   if taskset is not None:
     _check_with_taskset(config, taskset)

@@ -18,6 +18,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Independent training runs (seeds seed, seed+1, ...) vmapped in one program; the
   # baseline trains on the same seeds, and the summary reports means with 95% CIs.
   config.num_seeds = 8  # the default job: ~1 min on 2 CPU cores
+  # True: seed s also trains on its own task set (taskset_kwargs.seed + s), so the CIs
+  # cover the data draw too; False: every seed on the same data.
+  config.resample_data = False
   config.taskset = "rotated_digits"
   config.taskset_kwargs = ml_collections.ConfigDict()
   config.num_tasks = 0  # 0: whatever the task set has; else checked against it
