@@ -184,6 +184,35 @@ class Checkpointer:
       raise self._fail(step, f"it lacks arrays the model needs: {', '.join(missing[:6])}")
     return jax.tree.unflatten(treedef, [got[_key_name(p)] for p, _ in paths])
 
+  def read_latest(self) -> tuple[int, Any, dict] | None:
+    """The latest checkpoint as it was saved, without a target to restore into.
+
+    For reading a run's parameters without rebuilding its model or data (e.g. the source
+    of a fine-tuning run, :mod:`mtl_jax.transfer`).
+
+    Returns:
+      ``(step, state, config)``: the ``TrainState`` as nested dicts of arrays (``state["params"]``
+      is θ) and the saved config dict; ``None`` when there is no checkpoint.
+
+    Raises:
+      CheckpointError: the files cannot be read.
+    """
+    step = self.latest_step()
+    if step is None:
+      return None
+    args = lambda **kw: ocp.args.Composite(**kw)
+    config = self._read(
+      step,
+      "config",
+      lambda: self._mngr.restore(step, args=args(config=ocp.args.JsonRestore())).config,
+    )
+    state = self._read(
+      step,
+      "arrays",
+      lambda: self._mngr.restore(step, args=args(state=ocp.args.StandardRestore())).state,
+    )
+    return step, state, config
+
   def _read(self, step: int, what: str, fn):
     """``fn()``, turning any read failure into a :class:`CheckpointError`."""
     error = None

@@ -3,13 +3,13 @@ r"""Transfer on rotated digits: pre-train on three rotations, fine-tune on a hel
   python -m experiments.finetune --config=experiments/configs/finetune_digits.py --workdir=/tmp/ft
   python -m experiments.finetune --config=experiments/configs/finetune_digits.py:smoke
 
-Four tasks classify sklearn's digits rotated by 0/30/60/90 degrees, each on its own
-disjoint images. ``rot60`` is the target 𝒯_b; the multi-task source trains on rot30, rot0
-and rot90 (hard sharing), the single-task source on rot30 alone (the neighbouring
-rotation). The base fields (model, optimiser, num_steps, num_seeds, ...) are the
-pre-training run's, as in ``default.py``; ``transfer`` holds the fine-tuning practices,
-``practices`` the settings whose effect is measured one at a time, ``cv`` the grid of the
-k-fold cross-validation. See docs/transfer.md.
+Four tasks classify sklearn's digits rotated by 0/15/30/45 degrees, each on its own
+disjoint images (337 training and 112 test images per task). ``rot30`` is the target 𝒯_b;
+the multi-task source trains on rot15, rot0 and rot45 (hard sharing), the single-task
+source on rot15 alone (a neighbouring rotation). The base fields (model, optimiser,
+num_steps, num_seeds, ...) are the pre-training runs', as in ``default.py``; ``transfer``
+holds the fine-tuning practices, ``practices`` the settings whose effect is measured one at
+a time, ``cv`` the grid of the k-fold cross-validation. See docs/transfer.md.
 """
 
 import ml_collections
@@ -21,15 +21,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   args = [a for a in (arg or "").split(",") if a]
   smoke = "smoke" in args
   config = default.get_config(",".join(a for a in args if a != "smoke") or None)
-  config.taskset_kwargs.angles = (0, 30, 60, 90)
+  config.taskset_kwargs.angles = (0, 15, 30, 45)
   config.baseline = ""
-  config.num_seeds = 5  # sources and every fine-tuning arm: seed s fine-tunes source seed s
+  config.num_seeds = 8  # sources and every fine-tuning arm: seed s fine-tunes source seed s
   config.num_steps = 1000  # pre-training steps
   config.checkpoint_every = 0  # sources are saved once, at the end
   config.transfer = ml_collections.ConfigDict(
     {
-      "target_task": "rot60",  # the held-out task 𝒯_b
-      "stl_source_task": "rot30",  # the single-task source's task (row 0 of both sources)
+      "target_task": "rot30",  # the held-out task 𝒯_b
+      "stl_source_task": "rot15",  # the single-task source's task (row 0 of both sources)
       # A finished `python -m experiments.train` workdir (or checkpoint dir) to use as a
       # source instead of pre-training one here ("" = pre-train in workdir/sources/NAME).
       "mtl_source_workdir": "",

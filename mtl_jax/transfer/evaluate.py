@@ -77,7 +77,8 @@ def curve_arms(config, ctx: Context, sources: dict, scratch_config: dict) -> dic
 
 def curve_specs(config, ctx: Context, sources: dict, scratch_config: dict):
   """``(specs, finish)``: the curve's runs (every arm × n × seed) and
-  ``finish(results) -> {"curve", "curve_per_seed", "n_per_class", "dropped_n_per_class"}``."""
+  ``finish(results) -> {"curve", "curve_per_seed", "curve_delta_vs_scratch", "n_per_class",
+  "dropped_n_per_class"}`` (the deltas paired by seed: same subset, same fresh head)."""
   kept, dropped = n_values(config, ctx.target_ts)
   if dropped:
     print(f"note: D^tr_b has fewer than {dropped} examples per class: dropped", file=sys.stderr)
@@ -97,9 +98,16 @@ def curve_specs(config, ctx: Context, sources: dict, scratch_config: dict):
         d = describe([next(res)[metric] for _ in seeds])
         curve[name][str(n)] = {"mean": d["mean"], "ci95": d["ci95"]}
         per_seed[name][str(n)] = d["per_seed"]
+    higher = HIGHER_IS_BETTER[metric]
+    delta = {
+      name: {n: _short(_paired(v, per_seed["scratch"][n], higher)) for n, v in by_n.items()}
+      for name, by_n in per_seed.items()
+      if name != "scratch"
+    }
     return {
       "curve": curve,
       "curve_per_seed": per_seed,
+      "curve_delta_vs_scratch": delta,
       "n_per_class": {str(n): {"examples": int(len(rows[n][0])), "all": n == top} for n in kept},
       "dropped_n_per_class": dropped,
     }
@@ -112,6 +120,10 @@ def adaptation_curve(config, ctx: Context, sources: dict, scratch_config: dict) 
   "dropped_n_per_class"}``: test metric vs n examples per class for every arm."""
   specs, finish = curve_specs(config, ctx, sources, scratch_config)
   return finish(run_specs(ctx, specs, scratch_config))
+
+
+def _short(d: dict) -> dict:
+  return {"mean": d["mean"], "ci95": d["ci95"]}
 
 
 def _paired(values, ref, higher: bool) -> dict:

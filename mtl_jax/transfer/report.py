@@ -40,10 +40,10 @@ def _pm(d: dict, digits: int = 3) -> str:
   return f"{d['mean']:.{digits}f} ± {(d['ci95'][1] - d['ci95'][0]) / 2:.{digits}f}"
 
 
-def curve_table(summary: dict) -> str:
+def curve_table(summary: dict, key: str = "curve") -> str:
   """Markdown: one row per arm, one column per n (mean ± CI half-width)."""
-  curve = summary["curve"]
-  ns = list(next(iter(curve.values())))
+  curve = summary[key]
+  ns = sorted(next(iter(curve.values())), key=int)
   head = ["n per class"] + [n + (" (all)" if summary["n_per_class"][n]["all"] else "") for n in ns]
   lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
   for arm, by_n in curve.items():
@@ -84,6 +84,10 @@ def markdown(summary: dict) -> str:
       "",
       curve_table(summary),
       "",
+      "Paired difference from scratch (same seed: same subset, same new head; > 0: better):",
+      "",
+      curve_table(summary, "curve_delta_vs_scratch"),
+      "",
       f"Practices at n = {summary['practices']['n_per_class']} per class (multi-task source):",
       "",
       practices_table(summary["practices"]),
@@ -99,9 +103,10 @@ def markdown(summary: dict) -> str:
 def plot_curve(summary: dict, path: str) -> None:
   fig, ax = plt.subplots(figsize=(6.0, 4.0))
   for arm, by_n in summary["curve"].items():
-    xs = [int(n) for n in by_n]
-    line = ax.plot(xs, [v["mean"] for v in by_n.values()], marker="o", label=arm)[0]
-    lo, hi = zip(*[v["ci95"] for v in by_n.values()])
+    ns = sorted(by_n, key=int)
+    xs = [int(n) for n in ns]
+    line = ax.plot(xs, [by_n[n]["mean"] for n in ns], marker="o", label=arm)[0]
+    lo, hi = zip(*[by_n[n]["ci95"] for n in ns])
     ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
   ax.set_xscale("log")
   ax.set_xlabel("target examples per class (n)")

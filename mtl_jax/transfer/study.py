@@ -127,6 +127,7 @@ def run_study(config, workdir: str, progress: bool = False, announce=None) -> di
   full = build.build_taskset(config)
   checks.validate(config, full)
   sets = source_tasksets(config, full)
+  checks.check_levels(config, source_lib.target_model(config.to_dict(), sets["target"]))
   given = _load_given(config, sets["target"])
   writers.check_workdir_early(workdir)
   runs = _prepare_sources(config, sets, workdir)
