@@ -1,4 +1,5 @@
-"""TAG task grouping: exact selection vs brute force, the affinity step, planted clusters."""
+"""TAG task grouping: exact selection vs brute force, the affinity step, planted clusters,
+the seed study and the launcher."""
 
 import itertools
 import json
@@ -179,7 +180,7 @@ def _affinity_cached(seed, config):
 
 def test_run_procedure_writes_everything(tmp_path):
   config = _tiny_config(2, steps=20)
-  config.grouping.update({"max_groups": 1, "num_groups": 1, "planted_clusters": 0})
+  config.grouping.update({"max_groups": 1, "num_groups": 1, "planted_clusters": 0, "num_seeds": 1})
   results = grouping.run_procedure(config, str(tmp_path))
   for name in ("affinity.json", "affinity.png", "results.json", "report.md"):
     assert (tmp_path / name).exists(), name
@@ -195,11 +196,62 @@ def test_run_procedure_writes_everything(tmp_path):
   assert "| task_0 | mse |" in (tmp_path / "report.md").read_text()
 
 
-def test_launcher_bad_input_is_one_line(tmp_path):
+@pytest.mark.parametrize(
+  "flag, message",
+  [
+    ("--config.grouping.estimator=magic", "error: unknown grouping.estimator"),
+    ("--seeds=0", "error: grouping.num_seeds must be an integer >= 1"),
+  ],
+)
+def test_launcher_bad_input_is_one_line(tmp_path, flag, message):
   cmd = [sys.executable, "-m", "experiments.grouping", f"--workdir={tmp_path / 'w'}", "--smoke"]
-  out = subprocess.run(
-    cmd + ["--config.grouping.estimator=magic"], capture_output=True, text=True, timeout=120
-  )
+  out = subprocess.run(cmd + [flag], capture_output=True, text=True, timeout=120)
   assert out.returncode == 2, out.stderr
-  assert out.stderr.strip().splitlines()[-1].startswith("error: unknown grouping.estimator")
+  assert out.stderr.strip().splitlines()[-1].startswith(message)
   assert not (tmp_path / "w").exists()
+
+
+def test_seed_configs_redraw_the_task_set():
+  config = grouping_config.get_config()
+  config.seed = 4
+  cfgs = grouping.seed_configs(config, 3)
+  assert cfgs[0] is config  # seed 0 is the run itself
+  assert [c.seed for c in cfgs] == [4, 5, 6]
+  assert [c.taskset_kwargs.seed for c in cfgs[1:]] == [1, 2]  # mmoe_regression's default 0, + s
+  config.taskset_kwargs.seed = 10
+  assert [c.taskset_kwargs.seed for c in grouping.seed_configs(config, 3)[1:]] == [11, 12]
+  assert grouping.seed_configs(config, 1) == [config]
+
+
+def test_seed_study_reports_ari_per_estimator():
+  # Two seeds at smoke size: both estimators' groups and planted ARI per seed, the mean and
+  # the 95% interval; the first seed's affinity run is the one passed in.
+  config = _tiny_config(4, steps=30)
+  config.taskset_kwargs.clusters = 2
+  config.grouping.update({"num_seeds": 2, "planted_clusters": 2, "num_groups": 2})
+  first = grouping.affinity_run(config, build.build_taskset(config), every=3)
+  out = grouping.seed_study(config, first, 1.5)
+  assert out["seeds"] == [0, 1] and out["data_seeds"] == [0, 1]
+  assert out["affinity_run_seconds"][0] == 1.5 and len(out["affinity_run_seconds"]) == 2
+  for est in grouping.ESTIMATORS:
+    assert len(out["groups"][est]) == 2 and len(out["planted_ari"][est]) == 2
+    sel = grouping.select_groups(grouping.estimator_matrix(first, est), 2)
+    assert out["groups"][est][0] == [list(g) for g in sel]
+    assert out["ari_mean"][est] == pytest.approx(np.mean(out["planted_ari"][est]))
+    lo, hi = out["ari_ci95"][est]
+    assert lo <= out["ari_mean"][est] <= hi
+
+
+def test_grouping_settings_errors():
+  config = _tiny_config(2)
+  config.grouping.num_seeds = 0
+  with pytest.raises(ValueError, match="grouping.num_seeds"):
+    grouping.run_procedure(config, "/nonexistent/never-written")
+  config.grouping.num_seeds = 1
+  config.num_seeds = 3
+  with pytest.raises(ValueError, match="num_seeds must be 1"):
+    grouping.run_procedure(config, "/nonexistent/never-written")
+  config.num_seeds = 1
+  config.grouping.method = "greedy"
+  with pytest.raises(ValueError, match="unknown grouping.method"):
+    grouping.run_procedure(config, "/nonexistent/never-written")
