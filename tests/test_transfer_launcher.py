@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from experiments.configs import default, finetune_digits
+from experiments.configs import default, finetune_digits, finetune_synthetic
 from mtl_jax import build, experiment
 from mtl_jax.transfer import source as source_lib
 from mtl_jax.transfer import study
@@ -103,3 +103,19 @@ def _bad(tmp_path, *flags):
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, flag, message):
   assert message in _bad(tmp_path, flag)
+
+
+def test_source_task_sets_hold_the_target_out():
+  config = finetune_digits.get_config("smoke")
+  sets = study.source_tasksets(config, build.build_taskset(config))
+  assert [sets[k].names for k in ("target", "stl", "mtl")] == [
+    ["rot30"],
+    ["rot15"],
+    ["rot15", "rot0", "rot45"],
+  ]
+  syn = finetune_synthetic.get_config("smoke,unrelated")
+  sets = study.source_tasksets(syn, build.build_taskset(syn))
+  assert sets["target"].names == ["task_1"] and sets["mtl"].names == ["task_0", "task_4"]
+  syn.transfer.mtl_source_tasks = ("task_4", "task_1")
+  with pytest.raises(ValueError, match="must not contain the target"):
+    study.source_tasksets(syn, build.build_taskset(syn))

@@ -42,6 +42,9 @@ def _check_transfer(t) -> None:
   for field in ("target_task", "stl_source_task"):
     if not isinstance(t[field], str) or not t[field]:
       raise ValueError(f"transfer.{field} must name a task of the task set, got {t[field]!r}")
+  names = t.get("mtl_source_tasks", ()) or ()
+  if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+    raise ValueError(f"transfer.mtl_source_tasks must be a tuple of task names, got {names!r}")
   for field in ("learning_rate", "scratch_learning_rate", "probe_learning_rate", "layer_decay"):
     _number(t, "transfer", field)
   for field, low in (("num_steps", 1), ("batch_size", 1), ("freeze_layers", 0)):

@@ -40,11 +40,17 @@ def _pm(d: dict, digits: int = 3) -> str:
   return f"{d['mean']:.{digits}f} ± {(d['ci95'][1] - d['ci95'][0]) / 2:.{digits}f}"
 
 
+def _n_label(summary: dict) -> str:
+  return "n (examples)" if summary["target"]["loss"] == "mse" else "n per class"
+
+
 def curve_table(summary: dict, key: str = "curve") -> str:
   """Markdown: one row per arm, one column per n (mean ± CI half-width)."""
   curve = summary[key]
   ns = sorted(next(iter(curve.values())), key=int)
-  head = ["n per class"] + [n + (" (all)" if summary["n_per_class"][n]["all"] else "") for n in ns]
+  head = [_n_label(summary)] + [
+    n + (" (all)" if summary["n_per_class"][n]["all"] else "") for n in ns
+  ]
   lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
   for arm, by_n in curve.items():
     lines.append(f"| {arm} | " + " | ".join(_pm(by_n[n]) for n in ns) + " |")
@@ -80,7 +86,7 @@ def markdown(summary: dict) -> str:
       f"# Transfer to {t['task']} ({t['train_examples']} training examples, "
       f"{t['test_examples']} test)",
       "",
-      f"Test {m} (mean ± 95% CI over {summary['num_seeds']} seeds) vs n examples per class:",
+      f"Test {m} (mean ± 95% CI over {summary['num_seeds']} seeds) vs {_n_label(summary)}:",
       "",
       curve_table(summary),
       "",
@@ -88,7 +94,8 @@ def markdown(summary: dict) -> str:
       "",
       curve_table(summary, "curve_delta_vs_scratch"),
       "",
-      f"Practices at n = {summary['practices']['n_per_class']} per class (multi-task source):",
+      f"Practices at {_n_label(summary)} = {summary['practices']['n_per_class']} "
+      "(multi-task source):",
       "",
       practices_table(summary["practices"]),
       "",
@@ -109,7 +116,7 @@ def plot_curve(summary: dict, path: str) -> None:
     lo, hi = zip(*[by_n[n]["ci95"] for n in ns])
     ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
   ax.set_xscale("log")
-  ax.set_xlabel("target examples per class (n)")
+  ax.set_xlabel(f"target training examples: {_n_label(summary)}")
   ax.set_ylabel(f"test {summary['metric']} on {summary['target']['task']}")
   ax.set_title(f"adaptation curve, 95% CI over {summary['num_seeds']} seeds", fontsize=9)
   ax.legend(fontsize=8)

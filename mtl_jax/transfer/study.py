@@ -41,17 +41,27 @@ SOURCES = ("stl", "mtl")
 
 
 def source_tasksets(config, full: TaskSet) -> dict[str, TaskSet]:
-  """``{"target", "stl", "mtl"}``: the held-out task and the two sources' task sets."""
+  """``{"target", "stl", "mtl"}``: the held-out task and the two sources' task sets.
+
+  The multi-task source trains on ``transfer.mtl_source_tasks`` (empty: every task but
+  the target), with the single-task source's task first when it is one of them (so row 0
+  of both sources is that task).
+  """
   t = config.transfer
   target = splits.task_index(full, t.target_task, "transfer.target_task")
   stl = splits.task_index(full, t.stl_source_task, "transfer.stl_source_task")
   if stl == target:
     raise ValueError("transfer.stl_source_task must differ from transfer.target_task")
-  rest = [i for i in range(full.num_tasks) if i not in (target, stl)]
+  named = tuple(t.get("mtl_source_tasks", ()) or ())
+  ids = [splits.task_index(full, n, "transfer.mtl_source_tasks") for n in named]
+  if target in ids:
+    raise ValueError(f"transfer.mtl_source_tasks must not contain the target {t.target_task!r}")
+  ids = ids or [i for i in range(full.num_tasks) if i != target]  # default: all but the target
+  mtl = ([stl] if stl in ids else []) + [i for i in dict.fromkeys(ids) if i != stl]
   return {
     "target": splits.select_tasks(full, [target]),
     "stl": splits.select_tasks(full, [stl]),
-    "mtl": splits.select_tasks(full, [stl] + rest),
+    "mtl": splits.select_tasks(full, mtl),
   }
 
 
