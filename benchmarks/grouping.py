@@ -12,6 +12,18 @@ Prints one line per setting: {"bench": "grouping_affinity", "T", "every", "width
 "plain_step_ms", "affinity_step_ms", "ratio", "median_ratio"} (ratio = affinity_step_ms /
 plain_step_ms, each the fastest of ``--repeats`` interleaved chunks of ``--steps``
 steps; ``median_ratio`` the same with medians).
+
+``--signal`` instead measures how informative each estimator's measurements are on the
+planted clusters (docs/grouping.md, section 4): per seed, the affinity of every
+``--every``-th step recorded on the step's own batch (a Python loop over the jitted step),
+then one line per seed and estimator: {"bench": "grouping_signal", "seed", "estimator",
+"every", "steps", "measurements", "ari" (the run's average), "ari_first_half",
+"contrast_snr" (per-measurement mean/sd of mean-within − mean-between-cluster affinity,
+column means removed), "gap" and "gap_sem" (the objective of the planted clusters minus
+that of the chosen groups, and its standard error from 10 batch means)}.
+``--shared-inputs`` draws the task set with one input per example labelled for every task.
+
+    python benchmarks/grouping.py --signal --seeds=0,1,2,3,4 --steps=800 --every=10
 """
 
 import argparse
@@ -70,6 +82,95 @@ def measure(t: int, every: int, width: int, steps: int, repeats: int) -> dict:
   }
 
 
+def shared_input_taskset(kwargs):
+  """The planted-cluster task set with one input per example labelled for every task
+  (``mmoe_regression``'s construction, MMoE's multi-label form)."""
+  import numpy as np
+
+  from mtl_jax.data.synthetic import correlated_unit_vectors
+  from mtl_jax.tasks import TaskSpec, make_taskset
+
+  rng = np.random.default_rng(kwargs.get("seed", 0))
+  t, dim = kwargs.num_tasks, kwargs.dim
+  w = correlated_unit_vectors(t, dim, kwargs.correlation, rng, kwargs.clusters, kwargs.between)
+  alpha, beta = rng.standard_normal(10), rng.standard_normal(10)
+
+  def draw(n):
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    s = x @ w.T  # [n, T]
+    y = s + np.sin(alpha * s[..., None] + beta).sum(-1) + 0.01 * rng.standard_normal((n, t))
+    return [(x, y[:, i : i + 1].astype(np.float32)) for i in range(t)]
+
+  specs = [TaskSpec(f"task_{i}", "mse", 1) for i in range(t)]
+  train, test = draw(kwargs.n_train), draw(kwargs.get("n_test", 1000))
+  return make_taskset("mmoe_regression_shared", specs, train, test, shared_inputs=True)
+
+
+def record(seed: int, steps: int, every: int, shared: bool) -> dict:
+  """Per-measurement ``z`` and ``cos`` ``[n, T, T]`` of one run of the grouping config."""
+  import jax
+  import numpy as np
+
+  from experiments.configs import grouping as grouping_config
+  from mtl_jax import build, grouping
+  from mtl_jax.data.sampling import sample_batch
+  from mtl_jax.gradients import Objective
+
+  config = grouping_config.get_config()
+  config.seed = config.taskset_kwargs.seed = seed
+  config.num_steps = steps
+  ts = shared_input_taskset(config.taskset_kwargs) if shared else build.build_taskset(config)
+  run = build.prepare_run(config, ts)
+  obj = Objective(run.model, run.data.kind, run.data.out_mask, ts.shared_inputs)
+  opt = build.build_optimizer(config)
+
+  @jax.jit
+  def measure(state):  # the batch train_step draws at this step
+    k_batch, _ = jax.random.split(jax.random.fold_in(state.rng, state.step))
+    batch = sample_batch(k_batch, run.data, ts.num_tasks, config.batch_size, ts.shared_inputs)
+    return grouping.lookahead_affinity(obj, opt, state.params, state.opt_state, batch)
+
+  step, state, out = jax.jit(run.train_step), run.state, {"lookahead": [], "cosine": []}
+  for s in range(steps):
+    if s % every == 0:
+      z, cos = measure(state)
+      out["lookahead"].append(np.asarray(z))
+      out["cosine"].append(np.asarray(cos))
+    state, _ = step(state)
+  return {k: np.stack(v).astype(np.float64) for k, v in out.items()}
+
+
+def signal_stats(x, clusters: int = 3) -> dict:
+  """ARI, first-half ARI, contrast SNR and planted-minus-chosen gap of ``x [n, T, T]``."""
+  import numpy as np
+
+  from mtl_jax import grouping
+
+  n, t = x.shape[:2]
+  cl = np.arange(t) % clusters
+  off = ~np.eye(t, dtype=bool)
+  planted = [tuple(range(c, t, clusters)) for c in range(clusters)]
+  xc = x - np.stack([x[:, off[:, j], j].mean(1) for j in range(t)], 1)[:, None, :]
+  contrast = xc[:, (cl[:, None] == cl) & off].mean(1) - xc[:, cl[:, None] != cl].mean(1)
+
+  def ari(m):
+    return grouping.planted_ari(grouping.serving_groups(m, grouping.select_groups(m, 3)), 3)
+
+  chosen = grouping.select_groups(x.mean(0), clusters)
+  gap = np.array(
+    [grouping.grouping_score(m, planted) - grouping.grouping_score(m, chosen) for m in x]
+  )
+  blocks = gap[: n // 10 * 10].reshape(10, -1).mean(1)
+  return {
+    "measurements": int(n),
+    "ari": round(ari(x.mean(0)), 3),
+    "ari_first_half": round(ari(x[: n // 2].mean(0)), 3),
+    "contrast_snr": round(float(contrast.mean() / contrast.std()), 3),
+    "gap": float(f"{gap.mean():.3g}"),
+    "gap_sem": float(f"{blocks.std(ddof=1) / np.sqrt(10):.3g}"),
+  }
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--tasks", type=int, default=9)
@@ -77,9 +178,21 @@ def main() -> None:
   parser.add_argument("--width", type=int, default=8, help="trunk width (the config's: 8)")
   parser.add_argument("--steps", type=int, default=100, help="steps per timed chunk")
   parser.add_argument("--repeats", type=int, default=10)
+  parser.add_argument("--signal", action="store_true", help="the planted-cluster signal study")
+  parser.add_argument("--seeds", default="0,1,2,3,4", help="--signal: comma-separated seeds")
+  parser.add_argument("--shared-inputs", action="store_true", help="--signal: one x per example")
   args = parser.parse_args()
   for every in [int(e) for e in args.every.split(",")]:
-    print(json.dumps(measure(args.tasks, every, args.width, args.steps, args.repeats)), flush=True)
+    if not args.signal:
+      line = measure(args.tasks, every, args.width, args.steps, args.repeats)
+      print(json.dumps(line), flush=True)
+      continue
+    for seed in [int(s) for s in args.seeds.split(",")]:
+      rec = record(seed, args.steps, every, args.shared_inputs)
+      for est, x in rec.items():
+        head = {"bench": "grouping_signal", "seed": seed, "estimator": est, "every": every}
+        head |= {"steps": args.steps, "shared_inputs": args.shared_inputs}
+        print(json.dumps(head | signal_stats(x)), flush=True)
 
 
 if __name__ == "__main__":
