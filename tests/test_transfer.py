@@ -270,3 +270,25 @@ def test_select_tasks_keeps_rows():
   np.testing.assert_array_equal(sub.x_train[0], ts.x_train[2])
   with pytest.raises(ValueError, match="transfer.target_task"):
     splits.task_index(ts, "nope", "transfer.target_task")
+
+
+@pytest.mark.parametrize("name", ["mmoe", "split"])
+def test_other_architectures_transfer(name):
+  ts = _taskset()
+  kwargs = {"mmoe": {"width": 4, "depth": 1}, "split": {"width": 5, "depth": 2, "num_shared": 1}}
+  config = {"model": name, "model_kwargs": kwargs[name]}
+  src_model = models.get(name, num_tasks=2, output_size=ts.output_size, **kwargs[name])
+  params = jax.tree.map(np.asarray, _init(src_model, ts, r=2, seed=3))
+  src = source_lib.Source("/fake", 1, config, params)
+  model = source_lib.target_model(config, ts)
+  source_lib.check_fits(src, model, ts, keep_head=False, source_row=1)
+  fresh = _init(model, ts, r=2)
+  got = source_lib.transplant(src, model, fresh, np.array([0, 1]), keep_head=False, source_row=1)
+  for a, b in zip(jax.tree.leaves(got["shared"]), jax.tree.leaves(src.params["shared"])):
+    np.testing.assert_array_equal(a, b)
+  n_levels = optim.num_levels(model)
+  frozen = frozen_levels(n_levels, n_levels - 1)  # a linear probe
+  _, out = _finetune(ts, model, got, frozen, optim.hparams(1e-2, 1.0, n_levels, n_levels - 1), r=2)
+  for a, b in zip(jax.tree.leaves(out["params"]["shared"]), jax.tree.leaves(got["shared"])):
+    assert np.array_equal(a, b)
+  assert np.all(np.isfinite(out["accuracy"]))
