@@ -11,11 +11,16 @@ once), so each can then be overridden on the command line::
 The launcher turns ``--config.method=NAME`` (and ``model`` / ``taskset``) into the same
 argument. A config file may pass a table of per-model settings (``variants``), applied
 when that model is chosen (big_vision-style lookup tables instead of near-copy files).
+
+A task set read from prepared TFDS data (``mtl_jax.data.uses_data_dir``) gets a top-level
+``config.data_dir`` (TFDS's default unless the file sets one) that its
+``taskset_kwargs.data_dir`` follows, so ``--config.data_dir=DIR`` points it at the data.
 """
 
 import ml_collections
 
 from mtl_jax import configs
+from mtl_jax import data as data_lib
 
 SMOKE = {"num_steps": 30, "log_every": 10, "batch_size": 16, "num_seeds": 2}
 
@@ -61,4 +66,14 @@ def apply_args(
   for kind in configs.KINDS:
     if kind not in chosen:  # the file's own components: add their defaults, keep its values
       configs.switch(config, kind, config[kind])
+  _link_data_dir(config)
   return config
+
+
+def _link_data_dir(config: ml_collections.ConfigDict) -> None:
+  """``taskset_kwargs.data_dir`` follows ``config.data_dir`` (a FieldReference)."""
+  if not data_lib.uses_data_dir(config.taskset):
+    return
+  if "data_dir" not in config or not config.data_dir:
+    config.data_dir = data_lib.tfds_sets.default_data_dir()
+  config.taskset_kwargs.data_dir = config.get_ref("data_dir")

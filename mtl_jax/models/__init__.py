@@ -83,6 +83,7 @@ from mtl_jax.models import (  # noqa: E402, F401, I001
   dselect_k,
   mmoe,
   omoe,
+  patch_conv,
   ple,
   soft_sharing,
   split,
