@@ -9,9 +9,10 @@ and once with :func:`mtl_jax.grouping.affinity_step` measuring every ``--every``
     python benchmarks/grouping.py --every=1,10 --steps=200 --width=64
 
 Prints one line per setting: {"bench": "grouping_affinity", "T", "every", "width",
-"plain_step_ms", "affinity_step_ms", "ratio", "median_ratio"} (ratio = affinity_step_ms /
-plain_step_ms, each the fastest of ``--repeats`` interleaved chunks of ``--steps``
-steps; ``median_ratio`` the same with medians).
+"plain_step_ms", "affinity_step_ms", "ratio", "median_ratio", "cpu_ratio"} (ratio =
+affinity_step_ms / plain_step_ms, each the fastest of ``--repeats`` interleaved chunks of
+``--steps`` steps; ``median_ratio`` the same with medians; ``cpu_ratio`` the ratio of the
+median CPU time this process spent per chunk, which other processes' load disturbs less).
 
 ``--signal`` instead measures how informative each estimator's measurements are on the
 planted clusters (docs/grouping.md, section 4): per seed, the affinity of every
@@ -36,13 +37,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _time(fn, state, steps: int) -> tuple[object, float]:
+def _time(fn, state, steps: int) -> tuple[object, float, float]:
+  """``(state, wall ms per step, this process's CPU ms per step)`` of one chunk."""
   import jax
 
-  t0 = time.perf_counter()
+  t0, c0 = time.perf_counter(), time.process_time()
   state, m = fn(state)
   jax.block_until_ready((state, m))
-  return state, (time.perf_counter() - t0) / steps * 1e3
+  return state, (time.perf_counter() - t0) / steps * 1e3, (time.process_time() - c0) / steps * 1e3
 
 
 def measure(t: int, every: int, width: int, steps: int, repeats: int) -> dict:
@@ -60,11 +62,13 @@ def measure(t: int, every: int, width: int, steps: int, repeats: int) -> dict:
   fns = {"plain": make_chunk(plain.train_step, steps), "affinity": make_chunk(step, steps)}
   states = {"plain": plain.state, "affinity": aff_state}
   times = {"plain": [], "affinity": []}
+  cpu = {"plain": [], "affinity": []}
   for r in range(repeats + 1):  # interleaved, so load from other processes hits both alike
     for key in fns:
-      states[key], ms = _time(fns[key], states[key], steps)
+      states[key], ms, cpu_ms = _time(fns[key], states[key], steps)
       if r:  # the first chunk compiles
         times[key].append(ms)
+        cpu[key].append(cpu_ms)
   # The minimum: the least disturbed chunk (CPU time on a shared machine is noisy).
   plain_ms, aff_ms = min(times["plain"]), min(times["affinity"])
   return {
@@ -79,6 +83,8 @@ def measure(t: int, every: int, width: int, steps: int, repeats: int) -> dict:
     "median_ratio": round(
       statistics.median(times["affinity"]) / statistics.median(times["plain"]), 3
     ),
+    # CPU time of this process (all its threads): less sensitive to other processes' load.
+    "cpu_ratio": round(statistics.median(cpu["affinity"]) / statistics.median(cpu["plain"]), 3),
   }
 
 
