@@ -1,8 +1,11 @@
 """TAG task grouping: exact selection vs brute force, the affinity step, planted clusters,
 the seed study and the launcher."""
 
+import importlib
+import inspect
 import itertools
 import json
+import pkgutil
 import subprocess
 import sys
 
@@ -255,3 +258,18 @@ def test_grouping_settings_errors():
   config.grouping.method = "greedy"
   with pytest.raises(ValueError, match="unknown grouping.method"):
     grouping.run_procedure(config, "/nonexistent/never-written")
+
+
+def test_package_exports_and_function_sizes():
+  # The contract: every public name from mtl_jax.grouping; no function over 80 lines.
+  for name in grouping.__all__:
+    assert hasattr(grouping, name), name
+  assert list(inspect.signature(grouping.select_groups).parameters)[:2] == [
+    "affinity",
+    "num_groups",
+  ]
+  for mod in pkgutil.iter_modules(grouping.__path__):
+    m = importlib.import_module(f"mtl_jax.grouping.{mod.name}")
+    for _, f in inspect.getmembers(m, inspect.isfunction):
+      if f.__module__ == m.__name__:
+        assert len(inspect.getsource(f).splitlines()) <= 80, f"{m.__name__}.{f.__name__}"
