@@ -140,7 +140,10 @@ def _data_seed_base(config: ml_collections.ConfigDict) -> int:
       f"grouping.num_seeds > 1 draws a task set per seed, but task set {config.taskset!r} "
       "takes no seed argument; set grouping.num_seeds=1"
     )
-  return int(config.taskset_kwargs.get("seed", param.default))
+  seed = config.taskset_kwargs.get("seed", param.default)
+  if seed is inspect.Parameter.empty:
+    raise ValueError(f"grouping.num_seeds > 1 needs taskset_kwargs.seed for {config.taskset!r}")
+  return int(seed)
 
 
 def seed_configs(config: ml_collections.ConfigDict, n: int) -> list[ml_collections.ConfigDict]:
