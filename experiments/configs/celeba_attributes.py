@@ -8,7 +8,7 @@ r"""CelebA attributes: 40 binary tasks on the same faces (prepared TFDS data).
 Reads TFDS ``celeb_a`` from ``--config.data_dir`` (default ``$TFDS_DATA_DIR`` or
 ``~/tensorflow_datasets``), never downloading it: prepare it first (docs/data.md). All tasks
 label the same images (shared inputs); ``taskset_kwargs.attributes`` picks a subset by
-name. ``:smoke`` shrinks the data too (64 / 32 images of 16×16).
+name. ``:smoke`` shrinks the data too (5 attributes, 64 / 32 images of 16×16).
 """
 
 import ml_collections
@@ -17,7 +17,12 @@ from experiments.configs import default
 from experiments.configs.common import apply_args
 from mtl_jax.data.tfds_sets import default_data_dir
 
-SMOKE_DATA = {"num_train": 64, "num_test": 32, "image_size": 16}
+SMOKE_DATA = {
+  "attributes": ("Smiling", "Male", "Young", "Eyeglasses", "Wearing_Hat"),
+  "num_train": 64,
+  "num_test": 32,
+  "image_size": 16,
+}
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
