@@ -51,20 +51,47 @@ MISSING_MODELS: dict[str, str] = {}  # models of the paper this script cannot ru
 REGIMES = ("fixed", "fresh")
 SMOKE = {"seeds": 2, "num_steps": 20, "n_train": 256, "n_test": 256, "correlations": ["0.5"]}
 
-flags.DEFINE_string("workdir", None, "Output directory (default: workdirs/mmoe_synthetic-TIME).")
-flags.DEFINE_integer("seeds", 5, "Seeds per (model, correlation), vmapped in one program.")
-flags.DEFINE_integer("num_steps", 2000, "Training steps.")
-flags.DEFINE_list("correlations", ["0.5", "0.9", "1.0"], "Task correlations p = cos(w1, w2).")
-flags.DEFINE_string("regime", "fixed", "fixed: a fixed training set; fresh: (almost) no repeats.")
-flags.DEFINE_list("models", list(MODELS), "Models to compare.")
-flags.DEFINE_integer("n_train", 10000, "Training examples in the fixed regime.")
-flags.DEFINE_integer("n_test", 5000, "Test examples.")
-flags.DEFINE_integer("fresh_factor", 1, "fresh: training rows = factor x steps x batch size.")
-flags.DEFINE_integer("batch_size", 32, "Examples per step (shared by both tasks).")
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
-flags.DEFINE_integer("data_seed", 0, "Seed of the data (one data set per correlation).")
-flags.DEFINE_bool("smoke", False, "Tiny run (2 seeds, 20 steps, 256 examples) in seconds.")
 FLAGS = flags.FLAGS
+# The settings a run takes (the flags' defaults); ``settings()`` gives them from Python.
+DEFAULTS = {
+  "seeds": 5,
+  "num_steps": 2000,
+  "correlations": ["0.5", "0.9", "1.0"],
+  "regime": "fixed",
+  "models": list(MODELS),
+  "n_train": 10000,
+  "n_test": 5000,
+  "fresh_factor": 1,
+  "batch_size": 32,
+  "learning_rate": 1e-3,
+  "data_seed": 0,
+}
+
+
+def define_flags() -> None:
+  """The command line's flags (defined when run as a script, so modules import together)."""
+  d = DEFAULTS
+  flags.DEFINE_string("workdir", None, "Output directory (default: workdirs/mmoe_synthetic-TIME).")
+  flags.DEFINE_integer(
+    "seeds", d["seeds"], "Seeds per (model, correlation), vmapped in one program."
+  )
+  flags.DEFINE_integer("num_steps", d["num_steps"], "Training steps.")
+  flags.DEFINE_list("correlations", d["correlations"], "Task correlations p = cos(w1, w2).")
+  flags.DEFINE_string(
+    "regime", d["regime"], "fixed: a fixed training set; fresh: (almost) no repeats."
+  )
+  flags.DEFINE_list("models", d["models"], "Models to compare.")
+  flags.DEFINE_integer("n_train", d["n_train"], "Training examples in the fixed regime.")
+  flags.DEFINE_integer("n_test", d["n_test"], "Test examples.")
+  flags.DEFINE_integer(
+    "fresh_factor", d["fresh_factor"], "fresh: training rows = factor x steps x batch size."
+  )
+  flags.DEFINE_integer("batch_size", d["batch_size"], "Examples per step (shared by both tasks).")
+  flags.DEFINE_float("learning_rate", d["learning_rate"], "Adam learning rate.")
+  flags.DEFINE_integer(
+    "data_seed", d["data_seed"], "Seed of the data (one data set per correlation)."
+  )
+  flags.DEFINE_bool("smoke", False, "Tiny run (2 seeds, 20 steps, 256 examples) in seconds.")
 
 
 def parse_correlations(values: list[str]) -> list[float]:
@@ -243,6 +270,34 @@ def plot(rows: list[dict], path: str) -> None:
   plt.close(fig)
 
 
+def settings(smoke: bool = False, **over) -> dict:
+  """The run's settings from Python: :data:`DEFAULTS` (``smoke``: :data:`SMOKE`), then
+  ``over``; checked like the flags."""
+  s = {**DEFAULTS, **(SMOKE if smoke else {}), **over}
+  s["models"] = list(s["models"])
+  s["correlations"] = parse_correlations([str(c) for c in s["correlations"]])
+  check_settings(s)
+  return s
+
+
+def run(s: dict, workdir: str) -> list[dict]:
+  """Trains every (model, correlation) of settings ``s`` and writes ``results.json``,
+  ``report.md`` and ``test_mse.png`` into ``workdir``; the rows."""
+  t0 = time.time()
+  os.makedirs(workdir, exist_ok=True)
+  rows = run_experiment(s, workdir)
+  wall = time.time() - t0
+  with open(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(
+      {"rows": rows, "settings": s, "missing_models": MISSING_MODELS, "wall_s": wall}, f, indent=1
+    )
+  write_report(rows, s, os.path.join(workdir, "report.md"), wall)
+  plot(rows, os.path.join(workdir, "test_mse.png"))
+  print(markdown_table(rows))
+  print(f"results: {os.path.abspath(os.path.join(workdir, 'results.json'))} ({wall:.0f} s)")
+  return rows
+
+
 def settings_from_flags() -> dict:
   """The run's settings from the flags (``--smoke`` shrinks them); checked."""
   s = {k: FLAGS[k].value for k in ("seeds", "num_steps", "regime", "models", "n_train", "n_test")}
@@ -266,24 +321,14 @@ def main(argv):
   except ValueError as e:
     cli.fail(e)
   workdir = FLAGS.workdir or os.path.join("workdirs", time.strftime("mmoe_synthetic-%Y%m%d-%H%M%S"))
-  t0 = time.time()
   try:
-    os.makedirs(workdir, exist_ok=True)
-    rows = run_experiment(s, workdir)
+    run(s, workdir)
   except (OSError, ValueError) as e:  # an unwritable workdir, a model that cannot be built
     cli.fail(e)
   except loop.NonFiniteError as e:
     cli.fail(e, code=1)
-  wall = time.time() - t0
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(
-      {"rows": rows, "settings": s, "missing_models": MISSING_MODELS, "wall_s": wall}, f, indent=1
-    )
-  write_report(rows, s, os.path.join(workdir, "report.md"), wall)
-  plot(rows, os.path.join(workdir, "test_mse.png"))
-  print(markdown_table(rows))
-  print(f"results: {os.path.abspath(os.path.join(workdir, 'results.json'))} ({wall:.0f} s)")
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main, flags_parser=cli.parse_flags)
