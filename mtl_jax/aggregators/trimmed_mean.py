@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 
 from mtl_jax.aggregators._base import Aggregator, register, stateless_from_matrix
+from mtl_jax.aggregators._solvers import weighted_rows
 
 # Up to this many values trimmed at each end, k passes of max/min replace the sort.
 _SORT_ABOVE = 4
@@ -11,6 +12,13 @@ _SORT_ABOVE = 4
 
 def _extremes_sum(g_TxP: jax.Array, k: int, largest: bool) -> jax.Array:
   """Per coordinate, the sum of the k largest (or smallest) of the T values (ties: once each)."""
+  if k == 1:  # one value per end (one copy of a tied extreme): elementwise over the rows,
+    # which XLA's CPU backend vectorises (a reduction along the task axis is ~20x slower)
+    pick = jnp.maximum if largest else jnp.minimum
+    out = g_TxP[0]
+    for row in range(1, g_TxP.shape[0]):
+      out = pick(out, g_TxP[row])
+    return out
   rows = jnp.arange(g_TxP.shape[0])[:, None]
   fill = -jnp.inf if largest else jnp.inf
   total = jnp.zeros(g_TxP.shape[1:], g_TxP.dtype)
@@ -57,7 +65,8 @@ def trimmed_mean(trim_number: int = 1) -> Aggregator:
     # Few values trimmed: Σ − (k largest) − (k smallest) avoids sorting along the task axis
     # (a strided sort of [T, P] costs ~10 reductions of it on CPU).
     g = g_TxP.astype(acc)
-    kept_sum = jnp.sum(g, axis=0) - _extremes_sum(g, k, True) - _extremes_sum(g, k, False)
+    total = weighted_rows(jnp.ones((t,), acc), g)  # a matmul: faster than a reduction on CPU
+    kept_sum = total - _extremes_sum(g, k, True) - _extremes_sum(g, k, False)
     return (kept_sum / (t - 2 * k)).astype(g_TxP.dtype)
 
   return stateless_from_matrix(fn)
