@@ -13,9 +13,7 @@ name. ``:smoke`` shrinks the data too (5 attributes, 64 / 32 images of 16×16).
 
 import ml_collections
 
-from experiments.configs import default
-from experiments.configs.common import apply_args
-from mtl_jax.data.tfds_sets import default_data_dir
+from experiments.configs.common import tfds_config
 
 SMOKE_DATA = {
   "attributes": ("Smiling", "Male", "Young", "Eyeglasses", "Wearing_Hat"),
@@ -26,15 +24,4 @@ SMOKE_DATA = {
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = default.get_config()
-  config.taskset = "celeba_attributes"
-  smoke = "smoke" in (arg or "").split(",")
-  config.taskset_kwargs = ml_collections.ConfigDict(SMOKE_DATA if smoke else {})
-  config.data_dir = default_data_dir()
-  width, depth = (8, 2) if smoke else (32, 3)
-  config.model_kwargs = ml_collections.ConfigDict(
-    {"trunk": "patch_conv", "width": width, "depth": depth}
-  )
-  config.num_seeds = 2
-  config.num_steps = 1500
-  return apply_args(config, arg)
+  return tfds_config(arg, "celeba_attributes", SMOKE_DATA, num_seeds=2, num_steps=1500)

@@ -11,9 +11,7 @@ shrinks the data too (4 superclasses, 4 / 2 images per class).
 
 import ml_collections
 
-from experiments.configs import default
-from experiments.configs.common import apply_args
-from mtl_jax.data.tfds_sets import default_data_dir
+from experiments.configs.common import tfds_config
 
 SMOKE_DATA = {
   "superclasses": ("aquatic_mammals", "fish", "flowers", "people"),
@@ -23,16 +21,12 @@ SMOKE_DATA = {
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = default.get_config()
-  config.taskset = "cifar100_superclasses"
-  smoke = "smoke" in (arg or "").split(",")
-  config.taskset_kwargs = ml_collections.ConfigDict(SMOKE_DATA if smoke else {})
-  config.data_dir = default_data_dir()
-  width, depth = (8, 2) if smoke else (32, 3)
-  config.model_kwargs = ml_collections.ConfigDict(
-    {"trunk": "patch_conv", "width": width, "depth": depth}
+  return tfds_config(
+    arg,
+    "cifar100_superclasses",
+    SMOKE_DATA,
+    num_seeds=2,
+    num_steps=2000,
+    tasks_per_batch=10,
+    smoke_fields={"tasks_per_batch": 2},
   )
-  config.num_seeds = 2
-  config.num_steps = 2000
-  config.tasks_per_batch = 2 if smoke else 10
-  return apply_args(config, arg)

@@ -77,3 +77,35 @@ def _link_data_dir(config: ml_collections.ConfigDict) -> None:
   if "data_dir" not in config or not config.data_dir:
     config.data_dir = data_lib.tfds_sets.default_data_dir()
   config.taskset_kwargs.data_dir = config.get_ref("data_dir")
+
+
+def tfds_config(
+  arg: str | None,
+  taskset: str,
+  smoke_data: dict,
+  *,
+  depth: int = 3,
+  smoke_fields: dict | None = None,
+  **fields,
+) -> ml_collections.ConfigDict:
+  """The default job on a TFDS task set with a ``patch_conv`` trunk (width 32, ``depth``
+  layers; ``:smoke``: width 8, 2 layers and ``smoke_data`` as the task set's kwargs).
+
+  ``fields`` set top-level config values (``num_steps``, ``num_seeds``, ...);
+  ``smoke_fields`` override them under ``:smoke``. ``config.data_dir`` is linked to the
+  task set by :func:`apply_args`.
+  """
+  from experiments.configs import default
+
+  config = default.get_config()
+  config.taskset = taskset
+  smoke = "smoke" in (arg or "").split(",")
+  config.taskset_kwargs = ml_collections.ConfigDict(smoke_data if smoke else {})
+  width, depth = (8, 2) if smoke else (32, depth)
+  config.model_kwargs = ml_collections.ConfigDict(
+    {"trunk": "patch_conv", "width": width, "depth": depth}
+  )
+  fields = dict(fields, **(smoke_fields or {})) if smoke else fields
+  for key, value in fields.items():
+    config[key] = value
+  return apply_args(config, arg)

@@ -11,24 +11,12 @@ independent conv networks. ``:smoke`` shrinks the data too (64 / 32 images).
 
 import ml_collections
 
-from experiments.configs import default
-from experiments.configs.common import apply_args
-from mtl_jax.data.tfds_sets import default_data_dir
+from experiments.configs.common import tfds_config
 
 SMOKE_DATA = {"num_train": 64, "num_test": 32}
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = default.get_config()
-  config.taskset = "multi_mnist"
-  smoke = "smoke" in (arg or "").split(",")
-  config.taskset_kwargs = ml_collections.ConfigDict(SMOKE_DATA if smoke else {})
-  config.data_dir = default_data_dir()
-  width, depth = (8, 2) if smoke else (32, 2)
-  config.model_kwargs = ml_collections.ConfigDict(
-    {"trunk": "patch_conv", "width": width, "depth": depth}
+  return tfds_config(
+    arg, "multi_mnist", SMOKE_DATA, depth=2, num_seeds=3, num_steps=1500, batch_size=64
   )
-  config.num_seeds = 3
-  config.num_steps = 1500
-  config.batch_size = 64
-  return apply_args(config, arg)

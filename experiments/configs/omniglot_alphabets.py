@@ -11,24 +11,19 @@ shrinks the data too (2 training drawings per character, 14×14 images).
 
 import ml_collections
 
-from experiments.configs import default
-from experiments.configs.common import apply_args
-from mtl_jax.data.tfds_sets import default_data_dir
+from experiments.configs.common import tfds_config
 
 SMOKE_DATA = {"examples_per_class": 2, "image_size": 14}
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = default.get_config()
-  config.taskset = "omniglot_alphabets"
-  smoke = "smoke" in (arg or "").split(",")
-  config.taskset_kwargs = ml_collections.ConfigDict(SMOKE_DATA if smoke else {})
-  config.data_dir = default_data_dir()
-  width, depth = (8, 2) if smoke else (32, 3)
-  config.model_kwargs = ml_collections.ConfigDict(
-    {"trunk": "patch_conv", "width": width, "depth": depth}
+  # smoke: every task (mock data may have < 10)
+  return tfds_config(
+    arg,
+    "omniglot_alphabets",
+    SMOKE_DATA,
+    num_seeds=2,
+    num_steps=2000,
+    tasks_per_batch=10,
+    smoke_fields={"tasks_per_batch": 0},
   )
-  config.num_seeds = 2
-  config.num_steps = 2000
-  config.tasks_per_batch = 0 if smoke else 10  # smoke: every task (mock data may have < 10)
-  return apply_args(config, arg)
