@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 from optax.experimental import aggregating
 
+from mtl_jax.aggregators._solvers import task_gramian
 from mtl_jax.registry import Registry
 
 Aggregator = aggregating.Aggregator
@@ -95,8 +96,6 @@ def implied_weights(per_task_grads, update) -> jax.Array:
   rows' span (coordinate-wise methods such as ``graddrop`` or ``trimmed_mean``) it is the
   least-squares fit.
   """
-  from mtl_jax.aggregators._solvers import task_gramian
-
   g, _ = flatten_tasks(per_task_grads)
   d = jnp.concatenate([jnp.ravel(l).astype(g.dtype) for l in jax.tree.leaves(update)])
   gd = jnp.dot(g.astype(jnp.float32), d.astype(jnp.float32), precision=jax.lax.Precision.HIGHEST)
