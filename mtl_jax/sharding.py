@@ -31,6 +31,7 @@ assembled with ``jax.make_array_from_callback``. Only process 0 writes ``config.
 """
 
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -43,23 +44,80 @@ from mtl_jax.data.sampling import TaskBatch
 
 AXES = ("data", "task")
 _DISTRIBUTED = False
+# A peer silent for this long is taken as dead (JAX: 100 s); see initialize_distributed.
+HEARTBEAT_TIMEOUT_S = 100
+INIT_TIMEOUT_S = 300  # how long the processes wait for each other to connect
 
 
-def initialize_distributed():
-  """Joins a multi-host job (``jax.distributed.initialize``); call before any JAX work.
+def _env_int(name: str, value: int | None) -> int | None:
+  if value is not None or not os.environ.get(name):
+    return value
+  try:
+    return int(os.environ[name])
+  except ValueError:
+    raise ValueError(f"{name} must be an integer, got {os.environ[name]!r}") from None
 
-  ``JAX_NUM_PROCESSES`` / ``JAX_PROCESS_ID`` (with ``JAX_COORDINATOR_ADDRESS``, which JAX
-  reads itself) configure a cluster JAX cannot auto-detect.
+
+def check_port_free(address: str) -> None:
+  """Raises ``ValueError`` when the coordinator's ``host:port`` cannot be bound here.
+
+  Called on process 0 before ``jax.distributed.initialize`` (whose coordinator binds
+  ``[::]:port``), so a port taken by another job is one clear error, not a hang.
+  """
+  host, sep, port = address.rpartition(":")
+  if not sep or not host or not port.isdigit():
+    raise ValueError(f"coordinator address must be host:port, got {address!r}")
+  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+      s.bind(("", int(port)))
+    except OSError as e:
+      raise ValueError(
+        f"coordinator port {port} (address {address}) is already in use on this host "
+        f"({e.strerror}); pick a free port for JAX_COORDINATOR_ADDRESS / --coordinator_address"
+      ) from None
+
+
+def initialize_distributed(
+  coordinator_address: str | None = None,
+  num_processes: int | None = None,
+  process_id: int | None = None,
+  heartbeat_timeout_s: int = HEARTBEAT_TIMEOUT_S,
+  init_timeout_s: int = INIT_TIMEOUT_S,
+) -> None:
+  """Joins a multi-process job (``jax.distributed.initialize``); call before any JAX work.
+
+  Each argument left ``None`` comes from ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES``
+  / ``JAX_PROCESS_ID``; what is still unset JAX auto-detects (Cloud TPU, SLURM, Open MPI,
+  Kubernetes). On CPU the cross-process collectives are gloo's (over TCP). A process whose
+  peer stops sending heartbeats for ``heartbeat_timeout_s`` seconds is stopped by JAX; a
+  peer that does not connect within ``init_timeout_s`` seconds is an error.
+
+  Raises:
+    ValueError: a malformed address or count, a process id out of range, or (on process
+      0) a coordinator port already in use — before JAX is touched.
   """
   global _DISTRIBUTED
   if _DISTRIBUTED:  # a second train_and_evaluate in the same process
     return
-  kwargs = {}
-  if os.environ.get("JAX_NUM_PROCESSES"):
-    kwargs["num_processes"] = int(os.environ["JAX_NUM_PROCESSES"])
-  if os.environ.get("JAX_PROCESS_ID"):
-    kwargs["process_id"] = int(os.environ["JAX_PROCESS_ID"])
-  jax.distributed.initialize(**kwargs)
+  address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS") or None
+  num = _env_int("JAX_NUM_PROCESSES", num_processes)
+  pid = _env_int("JAX_PROCESS_ID", process_id)
+  if num is not None and num < 1:
+    raise ValueError(f"number of processes must be >= 1, got {num}")
+  if pid is not None and (pid < 0 or (num is not None and pid >= num)):
+    raise ValueError(f"process id must be in 0..{(num or 1) - 1}, got {pid}")
+  if address is not None and pid == 0:
+    check_port_free(address)
+  if not jax.config.jax_cpu_collectives_implementation:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(
+    address,
+    num,
+    pid,
+    initialization_timeout=init_timeout_s,
+    heartbeat_timeout_seconds=heartbeat_timeout_s,
+  )
   _DISTRIBUTED = True
 
 
