@@ -8,10 +8,11 @@ Each process gets ``JAX_COORDINATOR_ADDRESS=127.0.0.1:PORT`` (a free port unless
 experiments.train <args after -->`` (``--config.distributed=True`` added), so the mesh spans
 every process's devices (``--devices_per_process`` virtual CPU devices each, through
 ``XLA_FLAGS``) exactly as on a cluster of N hosts. Their output is forwarded line by line
-with a ``[pI]`` prefix. The launcher exits 0 when every process does; when one fails it
-gives the others ``--grace`` seconds to stop on their own (they notice a dead peer within
-the heartbeat timeout), then kills them, prints ``error: process I exited with status S``
-and exits with that status. Ctrl-C (or SIGTERM) is forwarded to every process.
+with a ``[pI]`` prefix. The launcher exits 0 when every process does. When one fails, the
+others notice within ``--heartbeat_timeout`` seconds (JAX stops a process whose peer went
+silent) and are killed after ``--grace`` more; the launcher prints one line ``error:
+process I ... first; then ...`` saying how each ended and exits with the first failure's
+status (1 for a signal). Ctrl-C (or SIGTERM) is forwarded to every process.
 """
 
 import os
@@ -28,6 +29,11 @@ flags.DEFINE_integer("processes", 2, "How many processes.")
 flags.DEFINE_integer("port", 0, "Coordinator port on 127.0.0.1 (0: a free one).")
 flags.DEFINE_integer("devices_per_process", 1, "Virtual CPU devices per process (XLA_FLAGS).")
 flags.DEFINE_float("grace", 30.0, "Seconds the others get to stop after one fails.")
+flags.DEFINE_integer(
+  "heartbeat_timeout",
+  10,
+  "Seconds without a peer's heartbeat before a process stops (passed to each process).",
+)
 flags.DEFINE_string("module", "experiments.train", "The module each process runs.")
 FLAGS = flags.FLAGS
 
@@ -63,7 +69,8 @@ def _forward(stream, out, prefix: str, lock: threading.Lock):
 
 def _start(args: list[str], port: int) -> tuple[list, list]:
   procs, threads, lock = [], [], threading.Lock()
-  cmd = [sys.executable, "-u", "-m", FLAGS.module, *args, "--config.distributed=True"]
+  cmd = [sys.executable, "-u", "-m", FLAGS.module, f"--heartbeat_timeout={FLAGS.heartbeat_timeout}"]
+  cmd += [*args, "--config.distributed=True"]
   for i in range(FLAGS.processes):
     env = process_env(os.environ, port, FLAGS.processes, i, FLAGS.devices_per_process)
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -73,6 +80,16 @@ def _start(args: list[str], port: int) -> tuple[list, list]:
       t.start()
       threads.append(t)
   return procs, threads
+
+
+def describe(status: int) -> str:
+  """``exited with status S`` or ``was killed by SIGNAME`` (Popen's negative codes)."""
+  if status < 0:
+    try:
+      return f"was killed by {signal.Signals(-status).name}"
+    except ValueError:
+      return f"was killed by signal {-status}"
+  return f"exited with status {status}"
 
 
 def _wait(procs: list) -> tuple[int, int] | None:
@@ -114,7 +131,9 @@ def main(argv):
     t.join(timeout=5)
   if failed is not None:
     i, status = failed
-    print(f"error: process {i} exited with status {status}", file=sys.stderr)
+    others = [f"process {j} {describe(p.returncode)}" for j, p in enumerate(procs) if j != i]
+    then = f"; then {', '.join(others)}" if others else ""
+    print(f"error: process {i} {describe(status)} first{then}", file=sys.stderr)
     sys.exit(status if 0 < status < 256 else 1)
 
 

@@ -16,7 +16,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from experiments import cli
-from mtl_jax import experiment, sharding
+from mtl_jax import experiment, sharding, writers
 
 if __name__ == "__main__":
   cli.prepare_argv()  # before DEFINE_config_file, which reads sys.argv
@@ -37,9 +37,10 @@ FLAGS = flags.FLAGS
 
 
 def _join_processes():
-  """Multi-process (``--config.distributed`` or any process flag): join before JAX starts."""
+  """Multi-process (``--config.distributed``, a process flag or ``JAX_NUM_PROCESSES`` > 1):
+  join the other processes before anything touches JAX."""
   given = (FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  if not FLAGS.config.distributed and all(v is None for v in given):
+  if not sharding.distributed_requested(FLAGS.config) and all(v is None for v in given):
     return
   if not FLAGS.workdir:
     raise ValueError("a multi-process run needs --workdir (one directory every process sees)")
@@ -71,8 +72,9 @@ def main(argv):
     if FLAGS.debug:
       raise
     cli.fail(e, code=1)
-  print(summary["table"])
-  print(f"summary: {os.path.join(os.path.abspath(workdir), 'summary.json')}")
+  if writers.is_writer():  # process 0 (the others trained the same runs)
+    print(summary["table"])
+    print(f"summary: {os.path.join(os.path.abspath(workdir), 'summary.json')}")
 
 
 if __name__ == "__main__":

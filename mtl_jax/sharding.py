@@ -78,6 +78,14 @@ def check_port_free(address: str) -> None:
       ) from None
 
 
+def distributed_requested(config: Any = None) -> bool:
+  """A multi-process run: ``config.distributed``, or ``JAX_NUM_PROCESSES`` > 1 in the
+  environment (a process started as one of several must never train on its own)."""
+  if config is not None and config.get("distributed"):
+    return True
+  return (_env_int("JAX_NUM_PROCESSES", None) or 1) > 1
+
+
 def initialize_distributed(
   coordinator_address: str | None = None,
   num_processes: int | None = None,
