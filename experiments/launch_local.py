@@ -95,19 +95,19 @@ def describe(status: int) -> str:
 def _wait(procs: list) -> tuple[int, int] | None:
   """Waits for every process; the first failure ``(index, status)``, or None."""
   failed, deadline = None, None
-  while any(p.poll() is None for p in procs):
+  while True:
+    statuses = [p.poll() for p in procs]  # every one, every time: who failed first
     if failed is None:
-      failed = next(((i, p.returncode) for i, p in enumerate(procs) if p.returncode), None)
+      failed = next(((i, s) for i, s in enumerate(statuses) if s), None)
       if failed is not None:
         deadline = time.monotonic() + FLAGS.grace
-    elif time.monotonic() > deadline:
+    if all(s is not None for s in statuses):
+      return failed
+    if failed is not None and time.monotonic() > deadline:
       for p in procs:
         if p.poll() is None:
           p.kill()
     time.sleep(0.05)
-  if failed is None:
-    failed = next(((i, p.returncode) for i, p in enumerate(procs) if p.returncode), None)
-  return failed
 
 
 def main(argv):

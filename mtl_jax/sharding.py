@@ -18,16 +18,21 @@ What is sharded, and why:
 A mesh of one device (``data * task == 1``) returns ``None`` from :func:`make_mesh` and
 the training path is exactly the single-device one (no ``device_put``, no constraints).
 
-Multi-host. Start one process per host with the same command and ``--config.distributed=True``
-(or call :func:`initialize_distributed` before anything else touches JAX). It calls
-``jax.distributed.initialize()``, which auto-detects the cluster on Cloud TPU, SLURM, Open MPI
-and Kubernetes; elsewhere set ``JAX_COORDINATOR_ADDRESS=host:port`` (process 0's address),
-``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` on each process. ``jax.devices()`` then lists
-every host's devices, the mesh spans them all (``mesh.data=-1`` takes whatever the task
-axis leaves), every process builds the same task set from the same seed, and arrays are
-assembled with ``jax.make_array_from_callback``. Only process 0 writes ``config.json``,
-``metrics.jsonl`` and ``summary.json``; orbax writes checkpoints from all processes
-(each its own shards), so the workdir must be on a file system every host sees.
+Multi-host (multi-process). Every process runs the same command; :func:`initialize_distributed`
+(called by the launcher for ``--config.distributed=True``, ``JAX_NUM_PROCESSES`` > 1 or the
+``--coordinator_address`` / ``--num_processes`` / ``--process_id`` flags) joins them with
+``jax.distributed.initialize`` before any JAX work: the address, count and id come from its
+arguments or ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` / ``JAX_PROCESS_ID``, and
+what is left unset JAX auto-detects (Cloud TPU, SLURM, Open MPI, Kubernetes). On CPU the
+collectives are gloo's. ``jax.devices()`` then lists every process's devices, the mesh spans
+them all (``mesh.data=-1`` takes whatever the task axis leaves), every process builds the
+same task set from the same seed, and arrays are assembled with
+``jax.make_array_from_callback`` (:func:`put`). Only process 0 writes ``config.json``,
+``metrics.jsonl``, ``summary.json`` and the plots; orbax writes checkpoints from all
+processes (each its own shards), so the workdir must be on a file system every process
+sees. A process whose peer dies is terminated by JAX once the peer has missed heartbeats for
+``heartbeat_timeout_s`` (at once when process 0, the coordinator, dies).
+``experiments/launch_local.py`` runs N such processes on one machine (tests/test_multihost.py).
 """
 
 import os
@@ -106,7 +111,7 @@ def initialize_distributed(
       0) a coordinator port already in use — before JAX is touched.
   """
   global _DISTRIBUTED
-  if _DISTRIBUTED:  # a second train_and_evaluate in the same process
+  if _DISTRIBUTED or jax.distributed.is_initialized():  # e.g. a second train_and_evaluate
     return
   address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS") or None
   num = _env_int("JAX_NUM_PROCESSES", num_processes)

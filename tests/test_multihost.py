@@ -214,3 +214,16 @@ def test_bad_process_settings_fail_before_jax_starts(monkeypatch):
   monkeypatch.setenv("JAX_NUM_PROCESSES", "1")
   assert not sharding.distributed_requested({"distributed": False})
   assert sharding.distributed_requested({"distributed": True})
+
+
+def test_launcher_reports_the_first_failure_and_stops_the_rest():
+  cmd = [sys.executable, "-m", "experiments.launch_local", "--processes=2", "--grace=1"]
+  cmd += ["--module=tests.launch_local_worker", "--", "--workdir=x"]
+  t0 = time.monotonic()
+  proc = subprocess.run(cmd, cwd=ROOT, env=_env(1), capture_output=True, text=True, timeout=60)
+  assert time.monotonic() - t0 < 30  # process 0 was killed after the grace, not waited for
+  assert proc.returncode == 3, proc.stderr
+  assert "[p0] hello from 0 of 2" in proc.stdout and "[p1] hello from 1 of 2" in proc.stdout
+  assert "'--workdir=x', '--config.distributed=True'" in proc.stdout
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last == "error: process 1 exited with status 3 first; then process 0 was killed by SIGKILL"
