@@ -45,6 +45,8 @@ def _join_processes():
   if not FLAGS.workdir:
     raise ValueError("a multi-process run needs --workdir (one directory every process sees)")
   sharding.initialize_distributed(*given, heartbeat_timeout_s=FLAGS.heartbeat_timeout)
+  if "distributed" in FLAGS.config:
+    FLAGS.config.distributed = True  # config.json says how it ran
 
 
 def main(argv):

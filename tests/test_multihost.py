@@ -163,7 +163,8 @@ def test_killed_peer_stops_the_other_and_rerun_resumes(tmp_path):
   assert "another task died" in err, err[-3000:]  # JAX's own message, naming the task:
   assert "The following tasks are unhealthy (stopped sending heartbeats):\n1\n" in err
   # Nothing half-written: config and metrics parse, no temporaries under a final name.
-  assert _load(wd, "config.json")["num_steps"] == 100000
+  config = _load(wd, "config.json")
+  assert config["num_steps"] == 100000 and config["distributed"] is True
   saved = _finished_steps(wd / "checkpoints")[-1]
   assert saved < total and len(_metrics(wd)) >= saved // 5
   # The same command (here through the launcher) resumes from the last checkpoint.
