@@ -71,7 +71,8 @@ def choose_path(config, tasksets: list[TaskSet]) -> str:
   ``"stream"`` exactly when :func:`padded_bytes` exceeds :func:`budget_bytes`. Logs it."""
   path, size, budget = config.get("data_path", "auto"), padded_bytes(tasksets), budget_bytes(config)
   chosen = ("stream" if size > budget else "device") if path == "auto" else path
-  logging.info(
+  log = logging.warning if chosen == "stream" else logging.info  # streaming: say so
+  log(
     "data path: %s (padded train+test arrays %.1f MiB, device_data_budget_mb %.1f MiB, "
     "data_path %r)",
     chosen,
