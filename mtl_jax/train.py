@@ -5,7 +5,8 @@ its static arguments with ``functools.partial`` (:func:`make_train_step` does) a
 :func:`make_chunk` runs ``n`` steps under ``jax.lax.scan`` inside one ``jax.jit``
 (sampling happens on the device); the host only logs, evaluates and checkpoints between
 chunks. On the streaming path (:mod:`mtl_jax.data.streaming`) the step takes its batch as
-an argument instead and the chunk scans over the stacked batches the host sends. Whether the method is a loss weighting or a gradient aggregator is the
+an argument instead and the chunk scans over the stacked batches the host sends. Whether
+the method is a loss weighting or a gradient aggregator is the
 :class:`~mtl_jax.methods.Method`'s business: the step calls ``method.grads``.
 """
 
