@@ -45,7 +45,8 @@ def _train(config, path, budget=streaming.DEFAULT_BUDGET_MB):
 
 # name: (config argument, overrides, parameters bit-equal on CPU)
 CASES = {
-  # The default job's smoke (2 seeds, one data set), K = 2 of 4 tasks.
+  # The default job's smoke (2 seeds, one data set), K = 2 of 4 tasks: streamed with a
+  # resume half-way (test_streamed_resume_continues_the_on_device_run_exactly).
   "default_seeds2_k2": ("smoke", dict(tasks_per_batch=2), True),
   # An aggregator that draws random numbers (PCGrad's projection order); each seed on its
   # own data draw (resample_data): seed s's batches come from its own host arrays.
@@ -78,7 +79,7 @@ def references():
   return get
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [name for name in CASES if name != "default_seeds2_k2"])
 def test_streamed_run_equals_on_device_run(name, references):
   arg, over, exact = CASES[name]
   ref_run, ref = references(name)
@@ -103,9 +104,14 @@ def test_host_ids_are_the_device_steps_ids():
   n_train = np.array([5, 9, 7, 5], np.int32)
   task, idx = streaming.chunk_ids(rng, 40, 6, n_train, 2, 8)
   assert task.shape == (6, 2) and idx.shape == (6, 2, 8)
+  ids = jax.jit(sampling.sample_ids, static_argnums=(2, 3))  # one program for every step
+
+  @jax.jit
+  def step_key(step):  # as train_step splits fold_in(state.rng, state.step)
+    return jax.random.split(jax.random.fold_in(rng, step))[0]
+
   for i in range(6):
-    k_batch, _ = jax.random.split(jax.random.fold_in(rng, 40 + i))
-    t, e = sampling.sample_ids(k_batch, n_train, 2, 8)
+    t, e = ids(step_key(np.int32(40 + i)), n_train, 2, 8)
     np.testing.assert_array_equal(task[i], t)
     np.testing.assert_array_equal(idx[i], e)
   assert np.all(idx < n_train[task][..., None]) and len({tuple(t) for t in task}) > 1
@@ -152,24 +158,22 @@ def test_auto_selection_by_budget_and_config_checks():
 
 
 def test_streamed_resume_continues_the_on_device_run_exactly(tmp_path, references):
-  """Stream 3 steps, then resume (streaming) to 6: the on-device run's 6 steps exactly."""
+  """The default smoke streamed 3 steps, then resumed (streaming) to 6: the on-device run's
+  parameters exactly, its test metrics to rounding, every logged step once."""
   _, ref = references("default_seeds2_k2")
   arg, over, _ = CASES["default_seeds2_k2"]
   config = _config(arg, checkpoint_every=3, **over)
   config.data_path, config.device_data_budget_mb, config.num_steps = "stream", TINY_MB, 3
-  workdir = str(tmp_path / "wd")
-  experiment.train_and_evaluate(config, workdir, progress=False)
+  ts, log = experiment.build_taskset(config), str(tmp_path / "metrics.jsonl")
+  kwargs = dict(ckpt_dir=str(tmp_path / "checkpoints"), log_path=log, progress=False)
+  experiment.run_one(config, ts, **kwargs)
   config.num_steps = 6
-  experiment.train_and_evaluate(config, workdir, progress=False)
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+  out = experiment.run_one(config, ts, **kwargs)
+  with open(log) as f:
     assert [json.loads(line)["step"] for line in f] == [3, 6]
-  ckpt = build.Checkpointer(os.path.join(workdir, "checkpoints"))
-  try:
-    step, state, _ = ckpt.read_latest()
-  finally:
-    ckpt.close()
-  assert step == 6
-  chex.assert_trees_all_equal(state["params"], jax.device_get(ref["state"].params))
+  assert int(np.max(jax.device_get(out["state"].step))) == 6
+  chex.assert_trees_all_equal(out["state"].params, ref["state"].params)
+  chex.assert_trees_all_close(out["tasks_per_seed"], ref["tasks_per_seed"], rtol=1e-5, atol=1e-6)
 
 
 def _mesh_worker():
@@ -179,7 +183,7 @@ def _mesh_worker():
   for seeds in (1,):  # B split over "data" (several seeds: the seed axis, as the state's)
     res = []
     for path in ("device", "stream"):
-      config = _config(num_seeds=seeds, tasks_per_batch=2, num_steps=4, log_every=2)
+      config = _config(num_seeds=seeds, tasks_per_batch=2, num_steps=2, log_every=2)
       config.mesh.data = 2
       res.append(_train(config, path, budget=TINY_MB))
     (_, a), (run, b) = res
