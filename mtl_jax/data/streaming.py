@@ -73,7 +73,7 @@ def choose_path(config, tasksets: list[TaskSet]) -> str:
   chosen = ("stream" if size > budget else "device") if path == "auto" else path
   log = logging.warning if chosen == "stream" else logging.info  # streaming: say so
   log(
-    "data path: %s (padded train+test arrays %.1f MiB, device_data_budget_mb %.1f MiB, "
+    "data path: %s (padded train+test arrays %.4g MiB, device_data_budget_mb %.4g MiB, "
     "data_path %r)",
     chosen,
     size / 2**20,
