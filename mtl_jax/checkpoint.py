@@ -22,7 +22,16 @@ import orbax.checkpoint as ocp
 MAX_TO_KEEP = 2
 # Fields that may change between a run and its resume without changing what is trained.
 # (num_steps only with a constant schedule: a cosine schedule's shape depends on it.)
-RESUMABLE_FIELDS = ("num_steps", "checkpoint_every", "log_every", "mesh", "distributed")
+# The data path trains on the same batches either way, so it may change too.
+RESUMABLE_FIELDS = (
+  "num_steps",
+  "checkpoint_every",
+  "log_every",
+  "mesh",
+  "distributed",
+  "data_path",
+  "device_data_budget_mb",
+)
 
 
 class CheckpointError(ValueError):
