@@ -47,18 +47,25 @@ def taskset(t: int, n: int, d: int, seed: int = 0):
   return make_taskset("bench", specs, train, test)
 
 
-def bench(method: str, t: int, args) -> tuple[float, float]:
-  """(median seconds per step, compile seconds) of one method at T tasks."""
-  ts = taskset(t, args.examples, args.d_in)
+def bench(
+  method: str, t: int, args, method_kwargs: dict | None = None, ts=None
+) -> tuple[float, float]:
+  """(median seconds per step, compile seconds) of one method at T tasks.
+
+  ``ts`` (default: :func:`taskset`) may be any task set of T one-output tasks with
+  ``args.d_in`` inputs, e.g. one with ``shared_inputs`` (then the step shares the batch).
+  """
+  ts = taskset(t, args.examples, args.d_in) if ts is None else ts
   model = models.get("hard_sharing", num_tasks=t, output_size=1, width=args.hidden, depth=2)
   init, step = make_train_step(
     model,
     DeviceData.from_taskset(ts),
     make_optimizer("adam", 1e-3),
     method,
-    None,
+    method_kwargs,
     tasks_per_batch=t,
     batch_size=args.batch,
+    shared_inputs=ts.shared_inputs,
   )
   params = model.init(jax.random.PRNGKey(0), jnp.asarray(ts.x_train[0, :2]))
   state = init(jax.random.PRNGKey(1), params)
