@@ -7,18 +7,21 @@ T linear heads, per-task batch 32, Adam (lr 1e-3). Two settings:
 * ``shared_inputs`` (T = ``--shared_tasks``, default 40, CelebA style): one input batch,
   T labels of it.
 
-The JAX side is the library's step (``train.make_train_step`` + ``make_chunk``, timed by
-``benchmarks/aggregators.bench``): ``equal`` (the plain step), ``upgrad``, ``mgda``,
+The JAX side is the library's step (``train.make_train_step`` + ``make_chunk``, built by
+``benchmarks/aggregators.runner``): ``equal`` (the plain step), ``upgrad``, ``mgda``,
 ``mean``, ``pcgrad``, and with shared inputs also ``upgrad`` with ``rep_grad=True``. The
 PyTorch side, an eager loop over the same data: ``torch`` (plain summed loss), ``torchjd``
 (``mtl_backward`` with the trunk's output as the features, then ``jac_to_grad`` of the trunk
 with ``UPGrad``, ``MGDA`` or ``Mean``; the heads get their own gradients, as in mtl_jax)
 and ``libmtl_loop`` (LibMTL-style PCGrad: one ``backward`` per task, the flattened shared
 gradients projected pairwise in Python). Both sides are pinned to ``--threads`` CPU cores
-(process affinity, set before either runtime starts; ``torch.set_num_threads``).
+(process affinity, set before either runtime starts; ``torch.set_num_threads``; OpenMP
+waits passively unless ``OMP_WAIT_POLICY`` says otherwise).
 
 torch and torchjd are an optional extra (``pip install -e .[bench]``); without them (or
-with ``--jax_only``) only the JAX side is timed and a line says so.
+with ``--jax_only``) only the JAX side is timed and a line says so. Every implementation is
+compiled (or warmed up) first, then timed in round robin, ``--repeats`` chunks of
+``--chunk`` steps each, and the median taken: the ratios of one run share the same load.
 
     python benchmarks/vs_torchjd.py                      # the full comparison (minutes)
     python benchmarks/vs_torchjd.py --tasks=8 --shared_tasks=0
@@ -43,6 +46,9 @@ if hasattr(os, "sched_setaffinity"):
   os.sched_setaffinity(0, _cpus[: max(1, _THREADS)])
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
   os.environ.setdefault(_var, str(_THREADS))
+# OpenMP threads that spin while waiting make torch's 2-thread steps several times slower
+# on a machine shared with other work (XLA's own thread pool does not spin): let them sleep.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import json  # noqa: E402
 import random  # noqa: E402
@@ -51,7 +57,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from aggregators import bench as jax_bench  # noqa: E402
+from aggregators import runner as jax_runner  # noqa: E402
 from aggregators import taskset as per_task_taskset  # noqa: E402
 from rep_grad import shared_input_taskset  # noqa: E402
 
@@ -153,8 +159,9 @@ def torch_step_fn(impl: str, method: str, net, opt, x_all, y_all, args, shared: 
   return step
 
 
-def torch_bench(impl: str, method: str, ts, args) -> float:
-  """Median seconds per eager step of one PyTorch implementation."""
+def torch_runner(impl: str, method: str, ts, args):
+  """``timed()``: one more chunk of ``args.chunk`` eager steps, seconds per step (after 2
+  warm-up steps)."""
   torch.manual_seed(0)
   random.seed(0)
   x_all, y_all = torch.from_numpy(ts.x_train), torch.from_numpy(ts.y_train)
@@ -163,13 +170,14 @@ def torch_bench(impl: str, method: str, ts, args) -> float:
   step = torch_step_fn(impl, method, net, opt, x_all, y_all, args, ts.shared_inputs)
   for _ in range(2):
     step()
-  times = []
-  for _ in range(args.repeats):
+
+  def timed():
     start = time.perf_counter()
     for _ in range(args.chunk):
       step()
-    times.append((time.perf_counter() - start) / args.chunk)
-  return statistics.median(times)
+    return (time.perf_counter() - start) / args.chunk
+
+  return timed
 
 
 def _row(setting, t, impl, method, step_s, plain_s):
@@ -196,16 +204,23 @@ def run_setting(setting: str, t: int, args, with_torch: bool) -> list[dict]:
   if args.methods:
     jax_methods = {k: v for k, v in jax_methods.items() if k in args.methods.split(",")}
   peers = {peer for _, peer in jax_methods.values()} | {("torch", "sum")}
-  torch_s = {}
+  jax_methods = dict({"equal": JAX_METHODS["equal"]}, **jax_methods)  # the plain step
+  runners = {}
+  for label, (kwargs, _) in jax_methods.items():
+    method = label.split("_rep_grad")[0]
+    runners["mtl_jax", label] = jax_runner(method, t, args, kwargs or None, ts=ts)[0]
   if with_torch:
     for impl, method in TORCH_METHODS:
       if (impl, method) in peers:
-        torch_s[impl, method] = torch_bench(impl, method, ts, args)
-  jax_methods = dict({"equal": JAX_METHODS["equal"]}, **jax_methods)  # the plain step
-  jax_s = {}
-  for label, (kwargs, _) in jax_methods.items():
-    method = label.split("_rep_grad")[0]
-    jax_s[label] = jax_bench(method, t, args, kwargs or None, ts=ts)[0]
+        runners[impl, method] = torch_runner(impl, method, ts, args)
+  # Round robin: every implementation sees the same share of the machine's load swings.
+  times = {key: [] for key in runners}
+  for _ in range(args.repeats):
+    for key, timed in runners.items():
+      times[key].append(timed())
+  med = {key: statistics.median(v) for key, v in times.items()}
+  jax_s = {label: med["mtl_jax", label] for label in jax_methods}
+  torch_s = {key: v for key, v in med.items() if key[0] != "mtl_jax"}
   rows = []
   for label, (_, peer) in jax_methods.items():
     row = _row(setting, t, "mtl_jax", label, jax_s[label], jax_s["equal"])
@@ -261,7 +276,7 @@ def main(argv=None):
   parser.add_argument("--tasks", default="2,8,32", help="comma list of T (per-task inputs)")
   parser.add_argument("--shared_tasks", type=int, default=40, help="T with shared inputs; 0: skip")
   parser.add_argument("--chunk", type=int, default=10, help="steps per timed chunk")
-  parser.add_argument("--repeats", type=int, default=5, help="timed chunks (median taken)")
+  parser.add_argument("--repeats", type=int, default=7, help="timed chunks (median taken)")
   parser.add_argument("--batch", type=int, default=32, help="examples per task")
   parser.add_argument("--examples", type=int, default=256, help="examples per task (data)")
   parser.add_argument("--d_in", type=int, default=64)
