@@ -81,7 +81,7 @@ def _temp_bytes(gramian_choice):
   ts = data.get_taskset(
     "mmoe_regression", num_tasks=16, dim=8, n_train=32, n_test=8, num_sines=2, correlation=0.5
   )
-  model = models.get("hard_sharing", num_tasks=16, output_size=ts.output_size, width=256)
+  model = models.get("hard_sharing", num_tasks=16, output_size=ts.output_size, width=128)
   init, step = make_train_step(
     model,
     DeviceData.from_taskset(ts),
