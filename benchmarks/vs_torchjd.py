@@ -9,7 +9,8 @@ T linear heads, per-task batch 32, Adam (lr 1e-3). Two settings:
 
 The JAX side is the library's step (``train.make_train_step`` + ``make_chunk``, built by
 ``benchmarks/aggregators.runner``): ``equal`` (the plain step), ``upgrad``, ``mgda``,
-``mean``, ``pcgrad``, and with shared inputs also ``upgrad`` with ``rep_grad=True``. The
+``mean``, ``pcgrad``, and with shared inputs also ``upgrad`` with ``rep_grad=True`` and
+with ``gramian="always"`` (``mtl_jax.gramian``). The
 PyTorch side, an eager loop over the same data: ``torch`` (plain summed loss), ``torchjd``
 (``mtl_backward`` with the trunk's output as the features, then ``jac_to_grad`` of the trunk
 with ``UPGrad``, ``MGDA`` or ``Mean``; the heads get their own gradients, as in mtl_jax)
@@ -76,7 +77,11 @@ JAX_METHODS = {
   "mean": ({}, ("torchjd", "mean")),
   "pcgrad": ({}, ("libmtl_loop", "pcgrad")),
 }
-SHARED_EXTRA = {"upgrad_rep_grad": ({"rep_grad": True}, ("torchjd", "upgrad"))}
+# Shared inputs only: upgrad on ∂L/∂Z (rep_grad) and on the Jacobian-free Gramian path.
+SHARED_EXTRA = {
+  "upgrad_rep_grad": ({"rep_grad": True}, ("torchjd", "upgrad")),
+  "upgrad_gramian": ({"gramian": "always"}, ("torchjd", "upgrad")),
+}
 TORCH_METHODS = [("torch", "sum"), ("torchjd", "upgrad"), ("torchjd", "mgda")]
 TORCH_METHODS += [("torchjd", "mean"), ("libmtl_loop", "pcgrad")]
 
@@ -207,7 +212,7 @@ def run_setting(setting: str, t: int, args, with_torch: bool) -> list[dict]:
   jax_methods = dict({"equal": JAX_METHODS["equal"]}, **jax_methods)  # the plain step
   runners = {}
   for label, (kwargs, _) in jax_methods.items():
-    method = label.split("_rep_grad")[0]
+    method = label.split("_")[0]  # the labels' base methods have no "_"
     runners["mtl_jax", label] = jax_runner(method, t, args, kwargs or None, ts=ts)[0]
   if with_torch:
     for impl, method in TORCH_METHODS:
