@@ -49,9 +49,7 @@ def memory(method: str, kwargs: dict | None, args) -> dict:
     ts = shared_input_taskset(t, args.examples, args.d_in)
   else:
     ts = per_task_taskset(t, args.examples, args.d_in)
-  model = models.get(
-    "hard_sharing", num_tasks=t, output_size=1, width=args.width, depth=args.depth
-  )
+  model = models.get("hard_sharing", num_tasks=t, output_size=1, width=args.width, depth=args.depth)
   init, step = make_train_step(
     model,
     DeviceData.from_taskset(ts),
@@ -69,10 +67,7 @@ def memory(method: str, kwargs: dict | None, args) -> dict:
   compile_s = time.perf_counter() - start
   m = compiled.memory_analysis()
   peak = (
-    m.argument_size_in_bytes
-    + m.output_size_in_bytes
-    - m.alias_size_in_bytes
-    + m.temp_size_in_bytes
+    m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes
   )
   shared = sum(x.size for x in jax.tree.leaves(params["shared"]))
   out = {
