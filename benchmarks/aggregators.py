@@ -54,33 +54,47 @@ def taskset(t: int, n: int, d: int, seed: int = 0):
   return make_taskset("bench", specs, train, test)
 
 
-def bench(method: str, t: int, args) -> tuple[float, float]:
-  """(median seconds per step, compile seconds) of one method at T tasks."""
-  ts = taskset(t, args.examples, args.d_in)
+def runner(method: str, t: int, args, method_kwargs: dict | None = None, ts=None):
+  """One method's chunk of ``args.chunk`` steps, compiled and run once.
+
+  ``ts`` (default: :func:`taskset`) may be any task set of T one-output tasks with
+  ``args.d_in`` inputs, e.g. one with ``shared_inputs`` (then the step shares the batch).
+
+  Returns:
+    ``(timed, compile_s)``: ``timed()`` runs one more chunk and returns seconds per step.
+  """
+  ts = taskset(t, args.examples, args.d_in) if ts is None else ts
   model = models.get("hard_sharing", num_tasks=t, output_size=1, width=args.hidden, depth=2)
   init, step = make_train_step(
     model,
     DeviceData.from_taskset(ts),
     make_optimizer("adam", 1e-3),
     method,
-    None,
+    method_kwargs,
     tasks_per_batch=t,
     batch_size=args.batch,
+    shared_inputs=ts.shared_inputs,
   )
   params = model.init(jax.random.PRNGKey(0), jnp.asarray(ts.x_train[0, :2]))
-  state = init(jax.random.PRNGKey(1), params)
+  holder = [init(jax.random.PRNGKey(1), params)]
   chunk = make_chunk(step, args.chunk)
-  start = time.perf_counter()
-  state, m = chunk(state)
-  jax.block_until_ready(m)
-  compile_s = time.perf_counter() - start
-  times = []
-  for _ in range(args.repeats):
+
+  def timed():
     start = time.perf_counter()
-    state, m = chunk(state)
+    holder[0], m = chunk(holder[0])  # the state is donated: keep only the new one
     jax.block_until_ready(m)
-    times.append((time.perf_counter() - start) / args.chunk)
-  return statistics.median(times), compile_s
+    return (time.perf_counter() - start) / args.chunk
+
+  compile_s = timed() * args.chunk
+  return timed, compile_s
+
+
+def bench(
+  method: str, t: int, args, method_kwargs: dict | None = None, ts=None
+) -> tuple[float, float]:
+  """(median seconds per step, compile seconds) of one method at T tasks (see :func:`runner`)."""
+  timed, compile_s = runner(method, t, args, method_kwargs, ts)
+  return statistics.median(timed() for _ in range(args.repeats)), compile_s
 
 
 def gramian_floor(t: int, args) -> tuple[int, float]:

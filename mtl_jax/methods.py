@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from mtl_jax import aggregators, gradients, weighting
+from mtl_jax import gramian as gramian_path
 
 # Extras that the train step computes on request: name -> (provider, model check).
 # ``provider(obj, params, batch, rng, step)``; ``check(model)`` returns what is missing
@@ -64,7 +65,12 @@ NEEDS_SHARED_INPUTS: dict[str, str] = {
 
 
 # Options every aggregator takes on top of its own hyperparameters (``method_kwargs``).
-AGGREGATOR_OPTIONS = {"normalize": False, "rep_grad": False, "weigh_heads": False}
+AGGREGATOR_OPTIONS = {
+  "normalize": False,
+  "rep_grad": False,
+  "weigh_heads": False,
+  "gramian": "auto",
+}
 REP_GRAD_MODEL = (
   "aggregates gradients w.r.t. the shared representation (rep_grad=True) and needs a model "
   "whose trunk is shared (e.g. hard_sharing), not {model!r}"
@@ -124,6 +130,7 @@ def from_aggregator(
   rep_grad: bool = False,
   rep_template: Callable[[Any], jax.Array] | None = None,
   weigh_heads: bool = False,
+  gramian: str = "auto",
 ) -> Method:
   """Adapter: a gradient aggregator → per-task gradients of θ^sh, aggregated.
 
@@ -136,7 +143,14 @@ def from_aggregator(
   representation Z instead (LibMTL's ``rep_grad``): the trunk runs forward once, the K
   heads give ∂L_k/∂Z, the aggregated ∂/∂Z goes back through the trunk once.
   ``rep_template(params)`` returns a zeros Z (its shape sizes the aggregator's state).
+
+  ``gramian`` (``"auto"``, ``"always"``, ``"never"``): for the aggregators of
+  :data:`mtl_jax.gramian.GRAMIAN_METHODS`, the step computes G = J Jᵀ one task at a time
+  and one backward pass of Σ_k w_k L_k instead of holding the ``[K, |θ^sh|]`` Jacobian
+  (:mod:`mtl_jax.gramian`); ``"auto"`` does so once K·|θ^sh| ≥
+  :data:`mtl_jax.gramian.AUTO_MIN_ELEMENTS`.
   """
+  gramian_path.check_choice(name, gramian, rep_grad)
   declared = declared_extras(agg.update)
   if rep_grad and rep_template is None:
     raise ValueError(
@@ -153,6 +167,12 @@ def from_aggregator(
       losses, g_z, g_task, trunk_vjp = gradients.representation_task_grads(obj, params, batch)
       update_z, state = agg.update(g_z, state, None, **extras(losses))
       return losses, trunk_vjp(update_z), g_task, state, weights_of(g_z, update_z, losses)
+    if gramian_path.use_gramian(name, gramian, batch.task.shape[0], params["shared"]):
+      losses, gram, g_task, shared_vjp = gramian_path.gramian_task_grads(obj, params, batch)
+      w, state = gramian_path.gramian_weights(agg, gram, state, **extras(losses))
+      w = jax.lax.stop_gradient(w)
+      heads_w = w.astype(losses.dtype) if weigh_heads else jnp.ones_like(losses)
+      return losses, shared_vjp(w), g_task, state, heads_w
     losses, g_sh, g_task = gradients.per_task_grads(obj, params, batch)
     if not jax.tree.leaves(g_sh):  # nothing is shared (independent networks): nothing to do
       return losses, g_sh, g_task, state, jnp.ones_like(losses)
@@ -203,7 +223,7 @@ def factory(name: str) -> Callable[..., Any]:
   """The registered factory (its signature holds the method's hyperparameter defaults).
 
   An aggregator's signature also lists :data:`AGGREGATOR_OPTIONS` (``normalize``,
-  ``rep_grad``), which :func:`get` applies around any aggregator.
+  ``rep_grad``, ``weigh_heads``, ``gramian``), which :func:`get` applies around any aggregator.
   """
   registry = _registry(name)
   f = registry.factory(name)
@@ -215,7 +235,7 @@ def factory(name: str) -> Callable[..., Any]:
 
   sig = inspect.signature(f)
   extra = [
-    inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=bool)
+    inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=type(v))
     for k, v in AGGREGATOR_OPTIONS.items()
   ]
   params = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
@@ -241,7 +261,9 @@ def get(
   Every aggregator also takes the options ``normalize=True`` (feed it unit-norm task
   gradients, :func:`mtl_jax.aggregators.normalized`), ``rep_grad=True`` (aggregate the
   gradients w.r.t. the shared representation instead of θ^sh; ``rep_template(params)``
-  gives a zeros Z) and ``weigh_heads=True`` (θ^i get α_i ∇L_i, see :func:`from_aggregator`).
+  gives a zeros Z), ``weigh_heads=True`` (θ^i get α_i ∇L_i, see :func:`from_aggregator`)
+  and ``gramian`` (``"auto"``/``"always"``/``"never"``: the Jacobian-free Gramian path of
+  :mod:`mtl_jax.gramian`).
   """
   registry = _registry(name)
   if registry is weighting._base._REGISTRY:
@@ -253,7 +275,12 @@ def get(
   for k, v in filled.items():
     if k in accepted and hyperparams.get(k) is None:
       hyperparams[k] = v
-  options = {k: bool(hyperparams.pop(k, None) or v) for k, v in AGGREGATOR_OPTIONS.items()}
+  options = {
+    k: (hyperparams.pop(k, None) or v)
+    if isinstance(v, str)
+    else bool(hyperparams.pop(k, None) or v)
+    for k, v in AGGREGATOR_OPTIONS.items()
+  }
   agg = registry.get(name, **hyperparams)
   if options["normalize"]:
     agg = aggregators.normalized(agg)
@@ -263,6 +290,7 @@ def get(
     rep_grad=options["rep_grad"],
     rep_template=rep_template,
     weigh_heads=options["weigh_heads"],
+    gramian=options["gramian"],
   )
 
 
