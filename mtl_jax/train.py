@@ -18,7 +18,7 @@ import optax
 
 from mtl_jax import methods
 from mtl_jax.data.sampling import DeviceData, sample_batch
-from mtl_jax.gradients import Objective, tree_norm
+from mtl_jax.gradients import Objective, present_tasks, tree_norm
 
 
 class TrainState(NamedTuple):
@@ -78,8 +78,9 @@ def train_step(
 
   Returns:
     ``(state, metrics)`` with ``loss_sum [T]``, ``loss_count [T]`` (per-task losses
-    scattered by task id), ``weight_sum [T]``, ``loss`` (weighted total), ``grad_norm``,
-    ``update_norm``, ``param_norm``.
+    scattered by task id; a task with no labelled example in the batch is not counted),
+    ``weight_sum [T]``, ``loss`` (weighted total), ``grad_norm``, ``update_norm``,
+    ``param_norm``.
   """
   rng = jax.random.fold_in(state.rng, state.step)
   k_batch, k_method = jax.random.split(rng)
@@ -93,7 +94,7 @@ def train_step(
   zeros = jnp.zeros((data.n_train.shape[0],), losses.dtype)
   metrics = {
     "loss_sum": zeros.at[batch.task].add(losses),
-    "loss_count": zeros.at[batch.task].add(1.0),
+    "loss_count": zeros.at[batch.task].add(present_tasks(obj, batch).astype(losses.dtype)),
     "weight_sum": zeros.at[batch.task].add(w),
     "loss": jnp.sum(w * losses),
     "grad_norm": tree_norm(grads),
@@ -115,12 +116,15 @@ def make_train_step(
   shared_inputs: bool = False,
   constrain_batch: Callable | None = None,
   data_argument: bool = False,
+  missing_labels: bool | None = None,
 ) -> tuple[Callable, Callable]:
   """Binds :func:`train_step` for one model, data set, optimiser and method name.
 
   With ``data_argument`` the data is not bound: the step is ``train_step(state, data)``
   and takes any data of ``data``'s tasks and shapes (e.g. each seed's own, vmapped with
   the state by :func:`make_chunk`); ``data`` then only sizes the step.
+  ``missing_labels`` (None: whether ``data.y_train`` has NaN rows) turns on the
+  missing-label path (:class:`~mtl_jax.gradients.Objective`).
 
   Returns:
     ``(init_state(rng, params), train_step(state) -> (state, metrics))`` (or
@@ -145,7 +149,9 @@ def make_train_step(
     **(method_kwargs or {}),
   )
   methods.check_model(m, model, shared_inputs=shared_inputs)
-  obj = Objective(model, data.kind, data.out_mask, shared_inputs)
+  if missing_labels is None:
+    missing_labels = bool(jnp.isnan(data.y_train[..., 0]).any())
+  obj = Objective(model, data.kind, data.out_mask, shared_inputs, missing_labels)
   bound = functools.partial(
     train_step,
     obj=obj,

@@ -1,0 +1,169 @@
+"""Missing labels: NaN rows of y, masked losses, methods run on the present tasks only."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mtl_jax import aggregators, methods, models, weighting
+from mtl_jax.data.sampling import TaskBatch
+from mtl_jax.gradients import Objective, one_task_loss, per_task_grads, present_tasks
+from mtl_jax.tasks import TaskSpec, make_taskset
+
+T, K, P = 4, 3, 5
+# Static weights are per task id (T of them); everything else uses its defaults.
+WEIGHTING_KWARGS = {"static": {"weights": [1.0, 2.0, 3.0, 4.0]}}
+
+
+def _taskset(rng, n=12, labelled=True):
+  x = rng.normal(size=(n, 3)).astype(np.float32)
+  specs = [TaskSpec("cls", "softmax_ce", 3), TaskSpec("bin", "sigmoid_ce", 2)]
+  specs.append(TaskSpec("reg", "mse", 1))
+  ys = [rng.integers(0, 3, n), rng.integers(0, 2, (n, 2)), rng.normal(size=(n, 1))]
+  masks = [rng.random(n) < 0.6 for _ in specs]
+  for m in masks:
+    m[0] = True
+  split = [(x, y, m) if labelled else (x, y) for y, m in zip(ys, masks)]
+  return make_taskset("toy", specs, split, split, shared_inputs=True), ys, masks
+
+
+def test_make_taskset_stores_missing_labels_as_nan_rows():
+  rng = np.random.default_rng(0)
+  ts, ys, masks = _taskset(rng)
+  assert ts.has_missing_labels
+  np.testing.assert_array_equal(ts.labelled("train"), np.stack(masks))
+  np.testing.assert_array_equal(ts.y_train[0, masks[0], 0], ys[0][masks[0]])
+  assert np.isnan(ts.y_train[~np.stack(masks)]).all()
+  # Regression labels are standardised on the labelled rows only.
+  reg = ts.y_train[2, masks[2], 0]
+  np.testing.assert_allclose([reg.mean(), reg.std()], [0.0, 1.0], atol=1e-5)
+  assert not _taskset(rng, labelled=False)[0].has_missing_labels
+
+
+def test_make_taskset_rejects_bad_masks():
+  x, y = np.zeros((4, 2), np.float32), np.array([0, 1, 0, 1])
+  spec = [TaskSpec("a", "softmax_ce", 2)]
+  with pytest.raises(ValueError, match="task 'a' .train split.: no example is labelled"):
+    make_taskset("s", spec, [(x, y, np.zeros(4, bool))], [(x, y)])
+  with pytest.raises(ValueError, match=r"task 'a' \(test split\): labelled must be a boolean"):
+    make_taskset("s", spec, [(x, y)], [(x, y, np.ones(3, bool))])
+  # Unlabelled rows may hold anything (here an out-of-range class and a NaN).
+  y_bad = np.array([0.0, np.nan, 7.0, 1.0])
+  ts = make_taskset("s", spec, [(x, y_bad, np.array([True, False, False, True]))], [(x, y)])
+  np.testing.assert_array_equal(ts.labelled()[0], [True, False, False, True])
+
+
+def _setup(seed=0):
+  ts, _, _ = _taskset(np.random.default_rng(seed))
+  model = models.get("hard_sharing", num_tasks=3, output_size=ts.output_size, width=8)
+  params = model.init(jax.random.PRNGKey(seed), jnp.zeros((1, 3)))
+  obj = Objective(model, jnp.asarray(ts.kind_ids()), jnp.asarray(ts.output_mask()), True, True)
+  x = jnp.asarray(ts.x_train[:, :8])
+  batch = TaskBatch(x, jnp.asarray(ts.y_train[:, :8]), jnp.arange(3))
+  return ts, model, params, obj, batch
+
+
+def _row(tree, k):
+  return jax.tree.map(lambda a: a[k], tree)
+
+
+def test_masked_gradient_equals_gradient_on_labelled_subset():
+  ts, _, params, obj, batch = _setup()
+  losses, g_sh, g_task = per_task_grads(obj, params, batch)
+  plain = obj._replace(missing_labels=False)
+  for k in range(3):
+    keep = np.flatnonzero(ts.labelled()[k, :8])
+    x, y = batch.x[k, keep], batch.y[k, keep]  # the labelled examples only, no mask
+    loss_fn = jax.value_and_grad(lambda s, p, k, x, y: one_task_loss(plain, s, p, k, x, y), (0, 1))
+    loss_k, (gs, gt) = loss_fn(params["shared"], _row(params["tasks"], k), k, x, y)
+    np.testing.assert_allclose(losses[k], loss_k, rtol=1e-6)
+    chex.assert_trees_all_close(_row(g_sh, k), gs, rtol=1e-5, atol=1e-7)
+    chex.assert_trees_all_close(_row(g_task, k), gt, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["equal", "mgda"])
+def test_task_without_labels_in_batch_has_zero_gradient_and_weight(name):
+  _, _, params, obj, batch = _setup()
+  batch = batch._replace(y=batch.y.at[1].set(jnp.nan))  # task 1: nothing labelled
+  np.testing.assert_array_equal(present_tasks(obj, batch), [True, False, True])
+  losses, g_sh, g_task = per_task_grads(obj, params, batch)
+  assert losses[1] == 0.0
+  for g in jax.tree.leaves((g_sh, g_task)):
+    assert jnp.all(g[1] == 0) and jnp.all(jnp.isfinite(g))
+  method = methods.get(name, num_tasks=3)
+  state = method.init(params, 3)
+  grads, _, w, _ = method.grads(obj, params, state, batch, {})
+  assert w[1] == 0.0 and w[0] > 0 and w[2] > 0
+  assert all(jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
+  assert all(jnp.all(g[1] == 0) for g in jax.tree.leaves(grads["tasks"]))
+
+
+def _rows(seed):
+  rng = np.random.default_rng(seed)
+  g = {"a": rng.normal(size=(K, P)), "b": rng.normal(size=(K, 2, 2))}
+  g = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), g)
+  extras = {
+    "losses": jnp.asarray(rng.uniform(0.2, 2.0, K), jnp.float32),
+    "task_ids": jnp.asarray(rng.permutation(T)[:K]),
+    "rng": jax.random.PRNGKey(seed),
+    "step": jnp.asarray(seed),
+    "grad_norms": jnp.asarray(rng.uniform(0.5, 2.0, K), jnp.float32),
+    "rep_grads": jnp.asarray(rng.normal(size=(K, 4, 3)), jnp.float32),
+    "shared_grads": jnp.asarray(rng.normal(size=(K, P)), jnp.float32),
+  }
+  return g, extras
+
+
+def _subset(tree, keep):
+  return jax.tree.map(lambda a: a[keep], tree)
+
+
+def _close(a, b):
+  chex.assert_trees_all_close(a, b, rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", aggregators.names())
+def test_aggregator_on_present_rows_equals_it_on_the_present_subset(name):
+  registry = aggregators._base._REGISTRY
+  kwargs = {"max_tasks": T} if "max_tasks" in registry.accepted_kwargs(name) else {}
+  agg = aggregators.get(name, **kwargs)
+  declared = methods.declared_extras(agg.update) | {"rng", "step"}
+  params = {"a": jnp.zeros(P), "b": jnp.zeros((2, 2))}
+
+  def pick(extras):
+    return {k: v for k, v in extras.items() if k in declared}
+
+  run = jax.jit(lambda *a: methods.aggregate_present(agg, *a))
+  g1, e1 = _rows(1)
+  _, state = run(jnp.ones(K, bool), g1, agg.init(params), params, pick(e1))
+  g2, e2 = _rows(2)
+  present = jnp.array([True, False, True])
+  keep = np.flatnonzero(present)
+  got = run(present, jax.tree.map(lambda a: a * present.reshape((K,) + (1,) * (a.ndim - 1)), g2),
+            state, params, pick(e2))  # fmt: skip
+  others = {k: v for k, v in pick(e2).items() if k in ("rng", "step")}
+  per_task = _subset({k: v for k, v in pick(e2).items() if k not in others}, keep)
+  want = agg.update(_subset(g2, keep), state, params, **per_task, **others)
+  _close(got, want)
+  update, same = run(jnp.zeros(K, bool), g2, state, params, pick(e2))
+  assert all(jnp.all(u == 0) for u in jax.tree.leaves(update))
+  _close(same, state)
+
+
+@pytest.mark.parametrize("name", weighting.names())
+def test_weighting_on_present_tasks_equals_it_on_the_present_subset(name):
+  w = weighting.get(name, **WEIGHTING_KWARGS.get(name, {}))
+  extras = lambda e: {k: e[k] for k in ("rng", "step", "grad_norms", "shared_grads")}
+  run = jax.jit(lambda p, l, s, i, e: methods.weigh_present(w, p, l, s, i, e))
+  _, e1 = _rows(1)
+  _, state = run(jnp.ones(K, bool), e1["losses"], w.init(T), e1["task_ids"], extras(e1))
+  _, e2 = _rows(2)
+  present = jnp.array([False, True, True])
+  keep = np.flatnonzero(present)
+  losses = e2["losses"] * present
+  got_w, got_state = run(present, losses, state, e2["task_ids"], extras(e2))
+  sub = {k: (v[keep] if k in ("grad_norms", "shared_grads") else v) for k, v in extras(e2).items()}
+  want_w, want_state = w.update(e2["losses"][keep], state, e2["task_ids"][keep], **sub)
+  assert got_w[0] == 0.0
+  _close((got_w[keep], got_state), (want_w, want_state))
