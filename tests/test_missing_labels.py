@@ -7,13 +7,16 @@ import numpy as np
 import pytest
 
 from mtl_jax import aggregators, methods, models, weighting
-from mtl_jax.data.sampling import TaskBatch
+from mtl_jax.data.sampling import DeviceData, TaskBatch
 from mtl_jax.gradients import Objective, one_task_loss, per_task_grads, present_tasks
+from mtl_jax.metrics import task_metrics
 from mtl_jax.tasks import TaskSpec, make_taskset
+from mtl_jax.train import make_chunk, make_optimizer, make_train_step
 
 T, K, P = 4, 3, 5
 # Static weights are per task id (T of them); everything else uses its defaults.
 WEIGHTING_KWARGS = {"static": {"weights": [1.0, 2.0, 3.0, 4.0]}}
+TRAIN_KWARGS = {"static": {"weights": [1.0, 2.0, 3.0]}}  # the training smoke's T = 3
 
 
 def _taskset(rng, n=12, labelled=True):
@@ -54,6 +57,15 @@ def test_make_taskset_rejects_bad_masks():
   np.testing.assert_array_equal(ts.labelled()[0], [True, False, False, True])
 
 
+def test_metrics_count_only_labelled_test_examples():
+  out = jnp.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 0.0]])
+  y = jnp.array([[0.0], [1.0], [jnp.nan], [1.0]])  # row 2 unlabelled, row 3 padding
+  args = (jnp.asarray(0), jnp.array([True, True]), 3, jnp.zeros(1), jnp.ones(1))
+  m = jax.jit(task_metrics)(out, y, *args)
+  assert m["accuracy"] == 1.0  # rows 0 and 1 only (row 2 would be wrong)
+  np.testing.assert_allclose(m["loss"], np.log1p(np.exp(-2.0)), rtol=1e-6)
+
+
 def _setup(seed=0):
   ts, _, _ = _taskset(np.random.default_rng(seed))
   model = models.get("hard_sharing", num_tasks=3, output_size=ts.output_size, width=8)
@@ -70,12 +82,14 @@ def _row(tree, k):
 
 def test_masked_gradient_equals_gradient_on_labelled_subset():
   ts, _, params, obj, batch = _setup()
-  losses, g_sh, g_task = per_task_grads(obj, params, batch)
+  losses, g_sh, g_task = jax.jit(lambda p, b: per_task_grads(obj, p, b))(params, batch)
   plain = obj._replace(missing_labels=False)
   for k in range(3):
     keep = np.flatnonzero(ts.labelled()[k, :8])
     x, y = batch.x[k, keep], batch.y[k, keep]  # the labelled examples only, no mask
-    loss_fn = jax.value_and_grad(lambda s, p, k, x, y: one_task_loss(plain, s, p, k, x, y), (0, 1))
+    loss_fn = jax.jit(
+      jax.value_and_grad(lambda s, p, k, x, y: one_task_loss(plain, s, p, k, x, y), (0, 1))
+    )
     loss_k, (gs, gt) = loss_fn(params["shared"], _row(params["tasks"], k), k, x, y)
     np.testing.assert_allclose(losses[k], loss_k, rtol=1e-6)
     chex.assert_trees_all_close(_row(g_sh, k), gs, rtol=1e-5, atol=1e-7)
@@ -87,13 +101,13 @@ def test_task_without_labels_in_batch_has_zero_gradient_and_weight(name):
   _, _, params, obj, batch = _setup()
   batch = batch._replace(y=batch.y.at[1].set(jnp.nan))  # task 1: nothing labelled
   np.testing.assert_array_equal(present_tasks(obj, batch), [True, False, True])
-  losses, g_sh, g_task = per_task_grads(obj, params, batch)
+  losses, g_sh, g_task = jax.jit(lambda p, b: per_task_grads(obj, p, b))(params, batch)
   assert losses[1] == 0.0
   for g in jax.tree.leaves((g_sh, g_task)):
     assert jnp.all(g[1] == 0) and jnp.all(jnp.isfinite(g))
   method = methods.get(name, num_tasks=3)
   state = method.init(params, 3)
-  grads, _, w, _ = method.grads(obj, params, state, batch, {})
+  grads, _, w, _ = jax.jit(lambda p, s, b: method.grads(obj, p, s, b, {}))(params, state, batch)
   assert w[1] == 0.0 and w[0] > 0 and w[2] > 0
   assert all(jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
   assert all(jnp.all(g[1] == 0) for g in jax.tree.leaves(grads["tasks"]))
@@ -167,3 +181,57 @@ def test_weighting_on_present_tasks_equals_it_on_the_present_subset(name):
   want_w, want_state = w.update(e2["losses"][keep], state, e2["task_ids"][keep], **sub)
   assert got_w[0] == 0.0
   _close((got_w[keep], got_state), (want_w, want_state))
+
+
+def _pairs():
+  """(model, method) pairs covering every model and every method once at least: each method
+  with the next model (in turn) that can run it; models left over run ``equal``."""
+  names, pairs = models.names(), []
+  for i, method in enumerate(methods.names()):
+    m = methods.get(method, num_tasks=3, **TRAIN_KWARGS.get(method, {}))
+    for j in range(len(names)):
+      model = models.get(names[(i + j) % len(names)], num_tasks=3, output_size=3, width=4)
+      try:
+        methods.check_model(m, model, shared_inputs=True)
+      except ValueError:
+        continue
+      pairs.append((model.name, method))
+      break
+  used = {p[0] for p in pairs}
+  return pairs + [(name, "equal") for name in names if name not in used]
+
+
+def _train_step(model_name, method, **kwargs):
+  """``(make_state, step)`` of a tiny missing-label run (K = T = 3, 2 examples a step)."""
+  ts, _, _ = _taskset(np.random.default_rng(3))
+  data = DeviceData.from_taskset(ts)
+  model = models.get(model_name, num_tasks=3, output_size=ts.output_size, width=4, depth=1)
+  init, step = make_train_step(
+    model, data, make_optimizer("adam", 1e-2), method, dict(TRAIN_KWARGS.get(method, {}), **kwargs),
+    tasks_per_batch=3, batch_size=2, shared_inputs=True,
+  )  # fmt: skip
+  x = jnp.asarray(ts.x_train[0, :2])
+  return lambda: init(jax.random.PRNGKey(1), model.init(jax.random.PRNGKey(0), x)), step
+
+
+@pytest.mark.parametrize(("model_name", "method"), _pairs())
+def test_every_model_and_method_builds_a_missing_label_step(model_name, method):
+  """Traced, not compiled (cheap): the K + 1 branches of every method agree in type."""
+  make_state, step = _train_step(model_name, method)
+  state = jax.eval_shape(make_state)
+  new_state, m = jax.eval_shape(lambda: step(make_state()))
+  chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
+  assert m["loss_count"].shape == (3,)
+
+
+@pytest.mark.parametrize(
+  ("model_name", "method", "kwargs"),
+  [("hard_sharing", "uncertainty", {}), ("split", "famo", {"rep_grad": True, "weigh_heads": True})],
+)
+def test_trains_with_missing_labels(model_name, method, kwargs):
+  make_state, step = _train_step(model_name, method, **kwargs)
+  state, m = make_chunk(step, 6)(jax.jit(make_state)())
+  chex.assert_tree_all_finite((state.params, m["loss"]))
+  # With 2 examples a step, tasks are often absent: never counted, never weighted.
+  assert m["loss_count"].min() < 6
+  np.testing.assert_array_equal(m["weight_sum"] > 0, m["loss_count"] > 0)
