@@ -128,6 +128,11 @@ def affinity_step(
 def make_affinity_step(run, every: int, sgd_lr: float | None = None):
   """``(step, state)``: :func:`affinity_step` bound for a built run, and its first state."""
   t = run.taskset.num_tasks
+  if run.taskset.has_missing_labels:  # an absent task's lookahead ratio would be 0 / 0
+    raise ValueError(
+      f"task grouping: task set {run.taskset.name!r} has missing labels, which the "
+      "lookahead affinities do not support; use a task set with every label present"
+    )
   obj = Objective(run.model, run.data.kind, run.data.out_mask, run.taskset.shared_inputs)
   step = functools.partial(
     affinity_step,
