@@ -196,7 +196,10 @@ def _check_example(spec, x: np.ndarray, y, where: str, input_shape) -> None:
   if not np.all(np.isfinite(x)):
     raise ValueError(f"task {spec.name!r} ({where}): inputs contain NaN or Inf")
   if not np.all(np.isfinite(np.asarray(y, np.float64))):
-    raise ValueError(f"task {spec.name!r} ({where}): labels contain NaN or Inf")
+    raise ValueError(
+      f"task {spec.name!r} ({where}): labels contain NaN or Inf (for missing labels give "
+      "(x, y, labelled) with a boolean mask)"
+    )
   if input_shape is not None and x.shape[1:] != input_shape:
     raise ValueError(
       f"task {spec.name!r} ({where}): input shape {x.shape[1:]} differs "

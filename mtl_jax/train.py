@@ -149,8 +149,9 @@ def make_train_step(
     **(method_kwargs or {}),
   )
   methods.check_model(m, model, shared_inputs=shared_inputs)
-  if missing_labels is None:
-    missing_labels = bool(jnp.isnan(data.y_train[..., 0]).any())
+  if missing_labels is None:  # NaN label rows in the data (none without a y_train)
+    y = getattr(data, "y_train", None)
+    missing_labels = y is not None and bool(jnp.isnan(y[..., 0]).any())
   obj = Objective(model, data.kind, data.out_mask, shared_inputs, missing_labels)
   bound = functools.partial(
     train_step,

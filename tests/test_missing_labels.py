@@ -9,6 +9,7 @@ import pytest
 from mtl_jax import aggregators, methods, models, weighting
 from mtl_jax.data.sampling import DeviceData, TaskBatch
 from mtl_jax.gradients import Objective, one_task_loss, per_task_grads, present_tasks
+from mtl_jax.grouping.affinity import check_all_labelled
 from mtl_jax.metrics import task_metrics
 from mtl_jax.tasks import TaskSpec, make_taskset
 from mtl_jax.train import make_chunk, make_optimizer, make_train_step
@@ -64,6 +65,13 @@ def test_metrics_count_only_labelled_test_examples():
   m = jax.jit(task_metrics)(out, y, *args)
   assert m["accuracy"] == 1.0  # rows 0 and 1 only (row 2 would be wrong)
   np.testing.assert_allclose(m["loss"], np.log1p(np.exp(-2.0)), rtol=1e-6)
+
+
+def test_task_grouping_refuses_missing_labels():
+  ts, _, _ = _taskset(np.random.default_rng(0))
+  with pytest.raises(ValueError, match="task set 'toy' has missing labels"):
+    check_all_labelled(ts)
+  check_all_labelled(_taskset(np.random.default_rng(0), labelled=False)[0])
 
 
 def _setup(seed=0):
