@@ -11,10 +11,11 @@ from mtl_jax.data.sampling import DeviceData, TaskBatch
 from mtl_jax.gradients import Objective, one_task_loss, per_task_grads, present_tasks
 from mtl_jax.grouping.affinity import check_all_labelled
 from mtl_jax.metrics import task_metrics
+from mtl_jax.present import run_on_present
 from mtl_jax.tasks import TaskSpec, make_taskset
 from mtl_jax.train import make_chunk, make_optimizer, make_train_step
 
-T, K, P = 4, 3, 5
+T, K, P = 4, 2, 5  # the registry-wide tests: K = 2 rows of which one is absent
 # Static weights are per task id (T of them); everything else uses its defaults.
 WEIGHTING_KWARGS = {"static": {"weights": [1.0, 2.0, 3.0, 4.0]}}
 TRAIN_KWARGS = {"static": {"weights": [1.0, 2.0, 3.0]}}  # the training smoke's T = 3
@@ -26,8 +27,8 @@ def _taskset(rng, n=12, labelled=True):
   specs.append(TaskSpec("reg", "mse", 1))
   ys = [rng.integers(0, 3, n), rng.integers(0, 2, (n, 2)), rng.normal(size=(n, 1))]
   masks = [rng.random(n) < 0.6 for _ in specs]
-  for m in masks:
-    m[0] = True
+  for m in masks:  # 5 of the first 8 rows labelled (the batches below), row 0 among them
+    m[:8] = np.concatenate([[True], rng.permutation(7) < 4])
   split = [(x, y, m) if labelled else (x, y) for y, m in zip(ys, masks)]
   return make_taskset("toy", specs, split, split, shared_inputs=True), ys, masks
 
@@ -77,7 +78,7 @@ def test_task_grouping_refuses_missing_labels():
 def _setup(seed=0):
   ts, _, _ = _taskset(np.random.default_rng(seed))
   model = models.get("hard_sharing", num_tasks=3, output_size=ts.output_size, width=8)
-  params = model.init(jax.random.PRNGKey(seed), jnp.zeros((1, 3)))
+  params = jax.jit(model.init)(jax.random.PRNGKey(seed), jnp.zeros((1, 3)))
   obj = Objective(model, jnp.asarray(ts.kind_ids()), jnp.asarray(ts.output_mask()), True, True)
   x = jnp.asarray(ts.x_train[:, :8])
   batch = TaskBatch(x, jnp.asarray(ts.y_train[:, :8]), jnp.arange(3))
@@ -90,35 +91,54 @@ def _row(tree, k):
 
 def test_masked_gradient_equals_gradient_on_labelled_subset():
   ts, _, params, obj, batch = _setup()
-  losses, g_sh, g_task = jax.jit(lambda p, b: per_task_grads(obj, p, b))(params, batch)
+  grads_of = jax.jit(lambda p, b: per_task_grads(obj, p, b))
+  losses, g_sh, g_task = grads_of(params, batch)
   plain = obj._replace(missing_labels=False)
+  loss_fn = jax.jit(
+    jax.value_and_grad(lambda s, p, k, x, y: one_task_loss(plain, s, p, k, x, y), (0, 1))
+  )
   for k in range(3):
     keep = np.flatnonzero(ts.labelled()[k, :8])
     x, y = batch.x[k, keep], batch.y[k, keep]  # the labelled examples only, no mask
-    loss_fn = jax.jit(
-      jax.value_and_grad(lambda s, p, k, x, y: one_task_loss(plain, s, p, k, x, y), (0, 1))
-    )
     loss_k, (gs, gt) = loss_fn(params["shared"], _row(params["tasks"], k), k, x, y)
     np.testing.assert_allclose(losses[k], loss_k, rtol=1e-6)
     chex.assert_trees_all_close(_row(g_sh, k), gs, rtol=1e-5, atol=1e-7)
     chex.assert_trees_all_close(_row(g_task, k), gt, rtol=1e-5, atol=1e-7)
-
-
-@pytest.mark.parametrize("name", ["equal", "mgda"])
-def test_task_without_labels_in_batch_has_zero_gradient_and_weight(name):
-  _, _, params, obj, batch = _setup()
-  batch = batch._replace(y=batch.y.at[1].set(jnp.nan))  # task 1: nothing labelled
+  # A task with no labelled example in the batch: loss 0 and an exactly zero gradient.
+  batch = batch._replace(y=batch.y.at[1].set(jnp.nan))
   np.testing.assert_array_equal(present_tasks(obj, batch), [True, False, True])
-  losses, g_sh, g_task = jax.jit(lambda p, b: per_task_grads(obj, p, b))(params, batch)
+  losses, g_sh, g_task = grads_of(params, batch)
   assert losses[1] == 0.0
   for g in jax.tree.leaves((g_sh, g_task)):
     assert jnp.all(g[1] == 0) and jnp.all(jnp.isfinite(g))
+
+
+@pytest.mark.parametrize("name", ["equal", "mgda"])
+def test_task_without_labels_in_batch_has_zero_weight(name):
+  _, _, params, obj, batch = _setup()
+  batch = batch._replace(y=batch.y.at[1].set(jnp.nan))  # task 1: nothing labelled
   method = methods.get(name, num_tasks=3)
   state = method.init(params, 3)
   grads, _, w, _ = jax.jit(lambda p, s, b: method.grads(obj, p, s, b, {}))(params, state, batch)
   assert w[1] == 0.0 and w[0] > 0 and w[2] > 0
   assert all(jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
   assert all(jnp.all(g[1] == 0) for g in jax.tree.leaves(grads["tasks"]))
+
+
+def test_run_on_present_keeps_batch_order_and_scatters_back():
+  def fn(rows):  # order-sensitive: weights 1, 2, ... by position among the present rows
+    pos = jnp.arange(1.0, rows["id"].shape[0] + 1)
+    return (jnp.sum(pos * rows["id"]), rows["id"].shape[0]), pos * 10
+
+  present = jnp.array([False, True, False, True, True])
+  rows = {"id": jnp.arange(5.0)}
+  none = lambda shapes: (jnp.zeros((), shapes[0].dtype), -1)
+  run = jax.jit(lambda p: run_on_present(fn, p, rows, none))
+  (total, m), per_row = run(present)
+  assert total == 1 * 1 + 2 * 3 + 3 * 4 and m == 3  # rows 1, 3, 4 in batch order
+  np.testing.assert_array_equal(per_row, [0, 10, 0, 20, 30])
+  (total, m), per_row = run(jnp.zeros(5, bool))
+  assert total == 0 and m == -1 and not per_row.any()
 
 
 def _rows(seed):
@@ -160,13 +180,13 @@ def test_aggregator_on_present_rows_equals_it_on_the_present_subset(name):
   g1, e1 = _rows(1)
   _, state = run(jnp.ones(K, bool), g1, agg.init(params), params, pick(e1))
   g2, e2 = _rows(2)
-  present = jnp.array([True, False, True])
+  present = jnp.array([False, True])  # the present row moves to the front
   keep = np.flatnonzero(present)
   got = run(present, jax.tree.map(lambda a: a * present.reshape((K,) + (1,) * (a.ndim - 1)), g2),
             state, params, pick(e2))  # fmt: skip
   others = {k: v for k, v in pick(e2).items() if k in ("rng", "step")}
   per_task = _subset({k: v for k, v in pick(e2).items() if k not in others}, keep)
-  want = agg.update(_subset(g2, keep), state, params, **per_task, **others)
+  want = jax.jit(agg.update)(_subset(g2, keep), state, params, **per_task, **others)
   _close(got, want)
   update, same = run(jnp.zeros(K, bool), g2, state, params, pick(e2))
   assert all(jnp.all(u == 0) for u in jax.tree.leaves(update))
@@ -181,12 +201,12 @@ def test_weighting_on_present_tasks_equals_it_on_the_present_subset(name):
   _, e1 = _rows(1)
   _, state = run(jnp.ones(K, bool), e1["losses"], w.init(T), e1["task_ids"], extras(e1))
   _, e2 = _rows(2)
-  present = jnp.array([False, True, True])
+  present = jnp.array([False, True])
   keep = np.flatnonzero(present)
   losses = e2["losses"] * present
   got_w, got_state = run(present, losses, state, e2["task_ids"], extras(e2))
   sub = {k: (v[keep] if k in ("grad_norms", "shared_grads") else v) for k, v in extras(e2).items()}
-  want_w, want_state = w.update(e2["losses"][keep], state, e2["task_ids"][keep], **sub)
+  want_w, want_state = jax.jit(w.update)(e2["losses"][keep], state, e2["task_ids"][keep], **sub)
   assert got_w[0] == 0.0
   _close((got_w[keep], got_state), (want_w, want_state))
 
