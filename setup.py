@@ -25,5 +25,9 @@ setup(
         "tqdm",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest", "pytest-xdist", "nbmake", "ruff"]},
+    extras_require={
+        "test": ["pytest", "pytest-xdist", "nbmake", "ruff"],
+        # benchmarks/vs_torchjd.py: the PyTorch peers (CPU build of torch).
+        "bench": ["torch==2.13.0", "torchjd[quadprog_projector]==0.18.0"],
+    },
 )

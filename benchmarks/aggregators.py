@@ -13,6 +13,12 @@ timed per step over chunks of ``--chunk`` steps after a compile chunk.
 Prints one line per (method, T):
 {"bench": "aggregators", "method", "T", "median_step_ms", "ratio_to_sum", "ratio_to_equal",
 "compile_s"}; ``equal`` is the plain step (one backward pass of the summed loss).
+
+Per T it also prints {"bench": "gramian_floor", "T", "P", "median_ms", "ratio_to_equal"}:
+the time of the work every Gramian-based method must do on top of the per-task gradients,
+G = J Jᵀ of the [T, P] Jacobian of θ^sh plus one weighted sum of its rows, timed alone. It
+costs about T²P multiply-adds against the step's ~3·T·B·P, so ``1 + ratio_to_equal`` is a
+lower bound on those methods' ``ratio_to_equal`` that no solver can beat (≈ 1 + T / 3B).
 """
 
 import argparse
@@ -28,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mtl_jax import aggregators, models  # noqa: E402
+from mtl_jax.aggregators._solvers import task_gramian, weighted_rows  # noqa: E402
 from mtl_jax.data.sampling import DeviceData  # noqa: E402
 from mtl_jax.tasks import TaskSpec, make_taskset  # noqa: E402
 from mtl_jax.train import make_chunk, make_optimizer, make_train_step  # noqa: E402
@@ -47,33 +54,70 @@ def taskset(t: int, n: int, d: int, seed: int = 0):
   return make_taskset("bench", specs, train, test)
 
 
-def bench(method: str, t: int, args) -> tuple[float, float]:
-  """(median seconds per step, compile seconds) of one method at T tasks."""
-  ts = taskset(t, args.examples, args.d_in)
+def runner(method: str, t: int, args, method_kwargs: dict | None = None, ts=None):
+  """One method's chunk of ``args.chunk`` steps, compiled and run once.
+
+  ``ts`` (default: :func:`taskset`) may be any task set of T one-output tasks with
+  ``args.d_in`` inputs, e.g. one with ``shared_inputs`` (then the step shares the batch).
+
+  Returns:
+    ``(timed, compile_s)``: ``timed()`` runs one more chunk and returns seconds per step.
+  """
+  ts = taskset(t, args.examples, args.d_in) if ts is None else ts
   model = models.get("hard_sharing", num_tasks=t, output_size=1, width=args.hidden, depth=2)
   init, step = make_train_step(
     model,
     DeviceData.from_taskset(ts),
     make_optimizer("adam", 1e-3),
     method,
-    None,
+    method_kwargs,
     tasks_per_batch=t,
     batch_size=args.batch,
+    shared_inputs=ts.shared_inputs,
   )
   params = model.init(jax.random.PRNGKey(0), jnp.asarray(ts.x_train[0, :2]))
-  state = init(jax.random.PRNGKey(1), params)
+  holder = [init(jax.random.PRNGKey(1), params)]
   chunk = make_chunk(step, args.chunk)
-  start = time.perf_counter()
-  state, m = chunk(state)
-  jax.block_until_ready(m)
-  compile_s = time.perf_counter() - start
+
+  def timed():
+    start = time.perf_counter()
+    holder[0], m = chunk(holder[0])  # the state is donated: keep only the new one
+    jax.block_until_ready(m)
+    return (time.perf_counter() - start) / args.chunk
+
+  compile_s = timed() * args.chunk
+  return timed, compile_s
+
+
+def bench(
+  method: str, t: int, args, method_kwargs: dict | None = None, ts=None
+) -> tuple[float, float]:
+  """(median seconds per step, compile seconds) of one method at T tasks (see :func:`runner`)."""
+  timed, compile_s = runner(method, t, args, method_kwargs, ts)
+  return statistics.median(timed() for _ in range(args.repeats)), compile_s
+
+
+def gramian_floor(t: int, args) -> tuple[int, float]:
+  """(P, median seconds) of ``weighted_rows(w, J)`` after ``task_gramian(J)`` for J [T, P]."""
+  model = models.get("hard_sharing", num_tasks=t, output_size=1, width=args.hidden, depth=2)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((2, args.d_in)))
+  p = sum(leaf.size for leaf in jax.tree.leaves(params["shared"]))
+  jac = jax.random.normal(jax.random.PRNGKey(0), (t, p))
+
+  @jax.jit
+  def work(jac):
+    gram = task_gramian(jac)
+    return weighted_rows(jnp.sum(gram, 0) / jnp.trace(gram), jac)
+
+  jax.block_until_ready(work(jac))
   times = []
   for _ in range(args.repeats):
     start = time.perf_counter()
-    state, m = chunk(state)
-    jax.block_until_ready(m)
+    for _ in range(args.chunk):
+      out = work(jac)
+    jax.block_until_ready(out)
     times.append((time.perf_counter() - start) / args.chunk)
-  return statistics.median(times), compile_s
+  return p, statistics.median(times)
 
 
 def main(argv=None):
@@ -94,6 +138,9 @@ def main(argv=None):
   for t in [int(v) for v in args.tasks.split(",")]:
     plain = bench("equal", t, args)
     base = bench("sum", t, args)
+    p, floor_s = gramian_floor(t, args)
+    floor = {"bench": "gramian_floor", "T": t, "P": p, "median_ms": round(1e3 * floor_s, 3)}
+    print(json.dumps(dict(floor, ratio_to_equal=round(floor_s / plain[0], 3))), flush=True)
     for name in names:
       step_s, compile_s = base if name == "sum" else bench(name, t, args)
       row = {

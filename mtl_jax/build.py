@@ -21,7 +21,8 @@ from mtl_jax import models, sharding
 from mtl_jax.checkpoint import Checkpointer, CheckpointError
 from mtl_jax.configs import baseline_config, component_kwargs
 from mtl_jax.configs import factory as component_factory
-from mtl_jax.data.sampling import DeviceData
+from mtl_jax.data import streaming
+from mtl_jax.data.sampling import DeviceData, TaskBatch
 from mtl_jax.tasks import TaskSet
 from mtl_jax.train import make_optimizer, make_train_step
 
@@ -151,6 +152,20 @@ class Run:
   # config.resample_data with num_seeds > 1: ``data`` has the seed axis too (seed s's own
   # task set) and ``train_step`` is ``(state, data) -> (state, metrics)``.
   per_seed_data: bool = False
+  # The streaming path (mtl_jax.data.streaming): ``data`` holds no rows (it sizes the
+  # step), ``train_step`` is ``(state, batch) -> (state, metrics)`` and the batches come
+  # from ``stream``; None on the on-device path.
+  stream: streaming.Stream | None = None
+
+
+def require_device_data(run: Run, what: str) -> None:
+  """ValueError when ``run`` streams its data (``what`` samples from ``run.data`` itself)."""
+  if run.stream is not None:
+    raise ValueError(
+      f"{what} needs the task data on the device, but this run streams it from the host "
+      f"(config.data_path = {run.config.get('data_path', 'auto')!r}, padded arrays over "
+      "config.device_data_budget_mb); set --config.data_path=device or raise the budget"
+    )
 
 
 def num_seeds(config: ml_collections.ConfigDict) -> int:
@@ -191,6 +206,55 @@ def _restore(ckpt: Checkpointer, state, config) -> tuple[Any, int]:
   return restored, start
 
 
+def _batch_put(mesh, seeds: int) -> Callable[[TaskBatch], TaskBatch]:
+  """Places streamed batches ``[(S,) L, K, B, ...]`` as the on-device path lays them out:
+  the example axis B over ``"data"`` (one seed), or the seed axis as the state's."""
+  if mesh is None:
+    return jax.device_put
+  if seeds > 1:
+    return lambda batch: sharding.put(batch, sharding.seed_sharding(mesh, batch, seeds))
+  ex = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, None, "data"))
+  rep = sharding.replicated(mesh)
+  specs = lambda b: TaskBatch(task=rep, **{f: ex for f in b._fields if f != "task"})
+  return lambda batch: sharding.put(batch, specs(batch))
+
+
+def _data_and_step(config, taskset: TaskSet, model, mesh, per_seed: bool):
+  """``(data, stream, init_state, train_step)``: the on-device data (``stream`` None) or,
+  on the streaming path, the row-free data and the :class:`~streaming.Stream` of batches."""
+  seeds = num_seeds(config)
+  tasksets = seed_tasksets(config, taskset) if per_seed else [taskset]
+  stream = None
+  if streaming.choose_path(config, tasksets) == "stream":
+    host = [DeviceData.from_taskset(ts, np.asarray) for ts in tasksets]
+    data = streaming.row_free(host[0])  # shapes and loss kinds for the step
+    sources = host if per_seed else host * seeds
+    k = config.tasks_per_batch or taskset.num_tasks
+    budget = streaming.budget_bytes(config)
+    put = _batch_put(mesh, seeds)
+    stream = streaming.Stream(sources, k, config.batch_size, taskset.shared_inputs, budget, put)
+  else:
+    data = DeviceData.from_taskset(taskset)  # seed 0's: shapes and loss kinds for the step
+  init_state, train_step = make_train_step(
+    model,
+    data,
+    build_optimizer(config),
+    config.method,
+    component_kwargs(config, "method"),
+    tasks_per_batch=config.tasks_per_batch or taskset.num_tasks,
+    batch_size=config.batch_size,
+    shared_inputs=taskset.shared_inputs,
+    # With seeds, the seed axis is what is split over the devices (see below).
+    constrain_batch=None if mesh is None or seeds > 1 else sharding.batch_constraint(mesh),
+    data_argument=per_seed and stream is None,
+    batch_argument=stream is not None,
+    missing_labels=any(ts.has_missing_labels for ts in tasksets),
+  )
+  if per_seed and stream is None:
+    data = _stacked_data(tasksets)
+  return data, stream, init_state, train_step
+
+
 def prepare_run(
   config: ml_collections.ConfigDict,
   taskset: TaskSet,
@@ -218,23 +282,8 @@ def prepare_run(
     config.method = method
   seeds = num_seeds(config)
   per_seed = resample_data(config) and seeds > 1
-  data = DeviceData.from_taskset(taskset)  # seed 0's: shapes and loss kinds for the step
-  stacked = _stacked_data(seed_tasksets(config, taskset)) if per_seed else None
   model = build_model(config, taskset)
-  init_state, train_step = make_train_step(
-    model,
-    data,
-    build_optimizer(config),
-    config.method,
-    component_kwargs(config, "method"),
-    tasks_per_batch=config.tasks_per_batch or taskset.num_tasks,
-    batch_size=config.batch_size,
-    shared_inputs=taskset.shared_inputs,
-    # With seeds, the seed axis is what is split over the devices (see below).
-    constrain_batch=None if mesh is None or seeds > 1 else sharding.batch_constraint(mesh),
-    data_argument=per_seed,
-  )
-  data = data if stacked is None else stacked
+  data, stream, init_state, train_step = _data_and_step(config, taskset, model, mesh, per_seed)
   state = _init_state(config, taskset, model, init_state)
   shardings = None
   if mesh is not None:
@@ -246,7 +295,7 @@ def prepare_run(
     state = sharding.put(state, shardings)
     data_sh = (
       sharding.seed_sharding(mesh, data, seeds)
-      if per_seed
+      if per_seed and stream is None
       else jax.tree.map(lambda _: sharding.replicated(mesh), data)
     )
     data = sharding.put(data, data_sh)
@@ -255,5 +304,17 @@ def prepare_run(
   if ckpt is not None:
     state, start = _restore(ckpt, state, config)
   return Run(
-    config, taskset, model, data, state, train_step, mesh, shardings, ckpt, start, seeds, per_seed
+    config,
+    taskset,
+    model,
+    data,
+    state,
+    train_step,
+    mesh,
+    shardings,
+    ckpt,
+    start,
+    seeds,
+    per_seed,
+    stream,
   )

@@ -22,7 +22,16 @@ import orbax.checkpoint as ocp
 MAX_TO_KEEP = 2
 # Fields that may change between a run and its resume without changing what is trained.
 # (num_steps only with a constant schedule: a cosine schedule's shape depends on it.)
-RESUMABLE_FIELDS = ("num_steps", "checkpoint_every", "log_every", "mesh", "distributed")
+# The data path trains on the same batches either way, so it may change too.
+RESUMABLE_FIELDS = (
+  "num_steps",
+  "checkpoint_every",
+  "log_every",
+  "mesh",
+  "distributed",
+  "data_path",
+  "device_data_budget_mb",
+)
 
 
 class CheckpointError(ValueError):
@@ -69,6 +78,7 @@ class Checkpointer:
     self.directory = os.path.abspath(directory)
     self.max_to_keep = max_to_keep
     self._mngr = self._manager(create=False) if os.path.isdir(self.directory) else None
+    self._writing = False  # a manager opened for saving (unfinished saves cleaned up)
 
   def _manager(self, create: bool) -> ocp.CheckpointManager:
     # Naming the handlers lets a fresh process read metadata before any restore call.
@@ -226,8 +236,12 @@ class Checkpointer:
 
   def save(self, step: int, state: Any, config: dict):
     """Saves asynchronously (the device→host copy happens before this returns)."""
-    if self._mngr is None:
-      self._mngr = self._manager(create=True)
+    if not self._writing:
+      # Reopened for writing: orbax then removes unfinished saves (``N.orbax-checkpoint-tmp``
+      # of a process killed mid-save). Reading alone never deletes anything.
+      if self._mngr is not None:
+        self._mngr.close()
+      self._mngr, self._writing = self._manager(create=True), True
     self._mngr.save(
       step,
       args=ocp.args.Composite(
@@ -245,4 +259,4 @@ class Checkpointer:
     if self._mngr is not None:
       self._mngr.wait_until_finished()
       self._mngr.close()
-      self._mngr = None
+      self._mngr, self._writing = None, False

@@ -87,7 +87,7 @@ def train_and_evaluate(
       :class:`CheckpointError` (a ``ValueError``) for a checkpoint that cannot be resumed.
     NonFiniteError: training produced NaN/Inf.
   """
-  if config.get("distributed"):
+  if sharding.distributed_requested(config):
     sharding.initialize_distributed()
   validate_config(config)
   taskset = build_taskset(config)

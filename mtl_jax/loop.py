@@ -8,6 +8,7 @@ the end). A NaN/Inf loss or update stops it with :class:`NonFiniteError`, naming
 task(s) and the exact step, before anything from the bad chunk is logged or saved.
 """
 
+import contextlib
 import functools
 import math
 import time
@@ -21,6 +22,7 @@ from absl import logging
 from mtl_jax import build, models, sharding
 from mtl_jax import metrics as metrics_lib
 from mtl_jax.build import Run
+from mtl_jax.data import streaming
 from mtl_jax.tasks import TaskSet
 from mtl_jax.train import make_chunk
 from mtl_jax.writers import MetricsLog
@@ -87,27 +89,56 @@ def chunk_record(taskset: TaskSet, m: dict, step: int, elapsed: float) -> dict:
   return record
 
 
-def _runner(run: Run, n: int, cache: dict) -> Callable:
-  """The chunk of ``n`` steps, ``(state, *args)``; args is ``(run.data,)`` with per-seed data."""
+def _runner(run: Run, n: int, cache: dict, batches=None) -> Callable:
+  """The chunk of ``n`` steps, ``(state, *args)``; args is ``(run.data,)`` with per-seed
+  data, ``(batches,)`` (``n`` stacked, on the device) on the streaming path."""
   if n not in cache:
-    fn = make_chunk(run.train_step, n, run.num_seeds)
+    fn = make_chunk(run.train_step, n, run.num_seeds, scan_batches=run.stream is not None)
     if run.mesh is not None:
-      data_sh = jax.tree.map(lambda x: x.sharding, run.data) if run.per_seed_data else None
+      data_sh = None
+      if run.stream is not None:
+        data_sh = jax.tree.map(lambda x: x.sharding, batches)
+      elif run.per_seed_data:
+        data_sh = jax.tree.map(lambda x: x.sharding, run.data)
       fn = sharding.jit_sharded(fn, run.state_shardings, run.mesh, data_sh)
     cache[n] = fn
   return cache[n]
 
 
+def _streamed_chunk(run: Run, state, n: int, feed, cache: dict):
+  """``n`` steps on the streaming path: the feed's next pieces, their metrics merged."""
+  ms, lengths = [], []
+  while sum(lengths) < n:
+    length, batches = next(feed)
+    state, m = _runner(run, length, cache, batches)(state, batches)
+    ms.append(m)
+    lengths.append(length)
+  return state, streaming.merge_pieces(jax.device_get(ms), lengths)
+
+
 def _train_chunks(run: Run, log: MetricsLog, bar, desc: str, t0: float):
-  config, state = run.config, run.state
+  config = run.config
+  if run.stream is None:
+    return _chunk_loop(run, log, bar, desc, t0, None)
+  chunk = min(config.log_every, config.num_steps)
+  pieces = run.stream.plan(run.start_step, config.num_steps, chunk)
+  with contextlib.closing(run.stream.feed(run.state.rng, pieces)) as feed:
+    return _chunk_loop(run, log, bar, desc, t0, feed)
+
+
+def _chunk_loop(run: Run, log: MetricsLog, bar, desc: str, t0: float, feed):
+  """The chunks, from the device (``feed`` None) or from the stream's ``feed``."""
+  config, state, cache = run.config, run.state, {}
+  args = (run.data,) if run.per_seed_data and feed is None else ()
   chunk, every = min(config.log_every, config.num_steps), config.get("checkpoint_every", 0)
   steps_done = last_saved = run.start_step
-  cache = {}
-  args = (run.data,) if run.per_seed_data else ()
   while steps_done < config.num_steps:
     n = min(chunk, config.num_steps - steps_done)
-    new_state, m = _runner(run, n, cache)(state, *args)
-    m = jax.device_get(m)
+    if feed is None:
+      new_state, m = _runner(run, n, cache)(state, *args)
+      m = jax.device_get(m)
+    else:
+      new_state, m = _streamed_chunk(run, state, n, feed, cache)
     if run.num_seeds == 1:  # one code path below: metrics with a leading seed axis
       m = jax.tree.map(lambda v: np.asarray(v)[None], m)
     if np.any(np.asarray(m["nonfinite_step"]) >= 0):
@@ -176,6 +207,10 @@ def train_run(
 
 def _evaluate_seeds(run: Run, state) -> list[dict]:
   """Per-seed ``{task: {metric: value}}`` on the test split (one entry per seed)."""
+  if run.stream is not None:
+    return [
+      metrics_lib.metrics_by_task(run.taskset, m) for m in evaluate_streamed(run, state.params)
+    ]
   fn = evaluate_fn(run.model, run.mesh, run.num_seeds, run.per_seed_data)
   test = jax.device_get(fn(state.params, run.data))
   if run.num_seeds == 1:
@@ -184,6 +219,21 @@ def _evaluate_seeds(run: Run, state) -> list[dict]:
     metrics_lib.metrics_by_task(run.taskset, jax.tree.map(lambda v, s=s: v[s], test))
     for s in range(run.num_seeds)
   ]
+
+
+def evaluate_streamed(run: Run, params, split: str = "test") -> list[dict]:
+  """Per seed, the per-task metric arrays of a streaming run on ``split``, fed from the
+  host in pieces (:func:`mtl_jax.data.streaming.evaluate_streamed`)."""
+  put = (
+    jax.device_put
+    if run.mesh is None
+    else functools.partial(sharding.put, shardings=sharding.replicated(run.mesh))
+  )
+  out = []
+  for s, host in enumerate(run.stream.sources):
+    p = params if run.num_seeds == 1 else jax.tree.map(lambda v, s=s: v[s], params)
+    out.append(streaming.evaluate_streamed(run.model, p, host, run.stream.budget, put, split))
+  return out
 
 
 def mean_over_seeds(per_seed: list[dict]) -> dict:

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from mtl_jax import aggregators, gradients, present, weighting
+from mtl_jax import gramian as gramian_path
 
 # Extras that the train step computes on request: name -> (provider, model check).
 # ``provider(obj, params, batch, rng, step)``; ``check(model)`` returns what is missing
@@ -64,7 +65,12 @@ NEEDS_SHARED_INPUTS: dict[str, str] = {
 
 
 # Options every aggregator takes on top of its own hyperparameters (``method_kwargs``).
-AGGREGATOR_OPTIONS = {"normalize": False, "rep_grad": False, "weigh_heads": False}
+AGGREGATOR_OPTIONS = {
+  "normalize": False,
+  "rep_grad": False,
+  "weigh_heads": False,
+  "gramian": "auto",
+}
 REP_GRAD_MODEL = (
   "aggregates gradients w.r.t. the shared representation (rep_grad=True) and needs a model "
   "whose trunk is shared (e.g. hard_sharing), not {model!r}"
@@ -152,6 +158,25 @@ def aggregate_present(agg: aggregators.Aggregator, present_k, rows, state, param
   return out
 
 
+def gramian_weights_present(agg, present_k, gram, state, extras: dict):
+  """:func:`mtl_jax.gramian.gramian_weights` on the present tasks' Gramian ``[m, m]`` only
+  (``present_k`` None: every task); ``(w [K], state)`` with 0 for the absent tasks."""
+  if present_k is None:
+    return gramian_path.gramian_weights(agg, gram, state, **extras)
+  per_task, others = present.split_extras(extras)
+
+  def fn(r):  # rows come present-first; the columns were put in the same order below
+    m = r["gram"].shape[0]
+    w, new_state = gramian_path.gramian_weights(
+      agg, r["gram"][:, :m], state, **r["extras"], **others
+    )
+    return new_state, w
+
+  rows = {"gram": gram[:, present.present_first(present_k)], "extras": per_task}
+  new_state, w = present.run_on_present(fn, present_k, rows, lambda _: state)
+  return w, new_state
+
+
 def _present_or_none(obj, batch):
   return gradients.present_tasks(obj, batch) if obj.missing_labels else None
 
@@ -169,6 +194,7 @@ def from_aggregator(
   rep_grad: bool = False,
   rep_template: Callable[[Any], jax.Array] | None = None,
   weigh_heads: bool = False,
+  gramian: str = "auto",
 ) -> Method:
   """Adapter: a gradient aggregator → per-task gradients of θ^sh, aggregated.
 
@@ -181,7 +207,14 @@ def from_aggregator(
   representation Z instead (LibMTL's ``rep_grad``): the trunk runs forward once, the K
   heads give ∂L_k/∂Z, the aggregated ∂/∂Z goes back through the trunk once.
   ``rep_template(params)`` returns a zeros Z (its shape sizes the aggregator's state).
+
+  ``gramian`` (``"auto"``, ``"always"``, ``"never"``): for the aggregators of
+  :data:`mtl_jax.gramian.GRAMIAN_METHODS`, the step computes G = J Jᵀ one task at a time
+  and one backward pass of Σ_k w_k L_k instead of holding the ``[K, |θ^sh|]`` Jacobian
+  (:mod:`mtl_jax.gramian`); ``"auto"`` does so once K·|θ^sh| ≥
+  :data:`mtl_jax.gramian.AUTO_MIN_ELEMENTS`.
   """
+  gramian_path.check_choice(name, gramian, rep_grad)
   declared = declared_extras(agg.update)
   if rep_grad and rep_template is None:
     raise ValueError(
@@ -200,6 +233,13 @@ def from_aggregator(
         agg, _present_or_none(obj, batch), g_z, state, None, extras(losses)
       )
       return losses, trunk_vjp(update_z), g_task, state, weights_of(g_z, update_z, losses)
+    if gramian_path.use_gramian(name, gramian, batch.task.shape[0], params["shared"]):
+      losses, gram, g_task, shared_vjp = gramian_path.gramian_task_grads(obj, params, batch)
+      present_k = _present_or_none(obj, batch)
+      w, state = gramian_weights_present(agg, present_k, gram, state, extras(losses))
+      w = jax.lax.stop_gradient(w)
+      heads_w = w.astype(losses.dtype) if weigh_heads else jnp.ones_like(losses)
+      return losses, shared_vjp(w), g_task, state, heads_w
     losses, g_sh, g_task = gradients.per_task_grads(obj, params, batch)
     if not jax.tree.leaves(g_sh):  # nothing is shared (independent networks): nothing to do
       return losses, g_sh, g_task, state, jnp.ones_like(losses)
@@ -253,7 +293,7 @@ def factory(name: str) -> Callable[..., Any]:
   """The registered factory (its signature holds the method's hyperparameter defaults).
 
   An aggregator's signature also lists :data:`AGGREGATOR_OPTIONS` (``normalize``,
-  ``rep_grad``), which :func:`get` applies around any aggregator.
+  ``rep_grad``, ``weigh_heads``, ``gramian``), which :func:`get` applies around any aggregator.
   """
   registry = _registry(name)
   f = registry.factory(name)
@@ -265,7 +305,7 @@ def factory(name: str) -> Callable[..., Any]:
 
   sig = inspect.signature(f)
   extra = [
-    inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=bool)
+    inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=type(v))
     for k, v in AGGREGATOR_OPTIONS.items()
   ]
   params = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
@@ -291,7 +331,9 @@ def get(
   Every aggregator also takes the options ``normalize=True`` (feed it unit-norm task
   gradients, :func:`mtl_jax.aggregators.normalized`), ``rep_grad=True`` (aggregate the
   gradients w.r.t. the shared representation instead of θ^sh; ``rep_template(params)``
-  gives a zeros Z) and ``weigh_heads=True`` (θ^i get α_i ∇L_i, see :func:`from_aggregator`).
+  gives a zeros Z), ``weigh_heads=True`` (θ^i get α_i ∇L_i, see :func:`from_aggregator`)
+  and ``gramian`` (``"auto"``/``"always"``/``"never"``: the Jacobian-free Gramian path of
+  :mod:`mtl_jax.gramian`).
   """
   registry = _registry(name)
   if registry is weighting._base._REGISTRY:
@@ -303,7 +345,12 @@ def get(
   for k, v in filled.items():
     if k in accepted and hyperparams.get(k) is None:
       hyperparams[k] = v
-  options = {k: bool(hyperparams.pop(k, None) or v) for k, v in AGGREGATOR_OPTIONS.items()}
+  options = {
+    k: (hyperparams.pop(k, None) or v)
+    if isinstance(v, str)
+    else bool(hyperparams.pop(k, None) or v)
+    for k, v in AGGREGATOR_OPTIONS.items()
+  }
   agg = registry.get(name, **hyperparams)
   if options["normalize"]:
     agg = aggregators.normalized(agg)
@@ -313,6 +360,7 @@ def get(
     rep_grad=options["rep_grad"],
     rep_template=rep_template,
     weigh_heads=options["weigh_heads"],
+    gramian=options["gramian"],
   )
 
 

@@ -51,9 +51,16 @@ def evaluate(model, params, data, split: str = "test") -> dict[str, jax.Array]:
 
   ``data`` is a :class:`mtl_jax.data.sampling.DeviceData`.
   """
-  x, y, n = getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), getattr(data, f"n_{split}")
-  t = x.shape[0]
-  out = model.apply(params, x, jnp.arange(t))
+  x = getattr(data, f"x_{split}")
+  out = model.apply(params, x, jnp.arange(x.shape[0]))
+  return metrics_from_outputs(out, data, split)
+
+
+def metrics_from_outputs(out: jax.Array, data, split: str = "test") -> dict[str, jax.Array]:
+  """All tasks' metrics from the model's outputs ``out [T, N_max, O]`` on a split's rows
+  (:func:`evaluate` without the forward pass; the streaming path computes ``out`` in
+  host-fed pieces). ``data`` needs the split's labels and counts, not its inputs."""
+  y, n = getattr(data, f"y_{split}"), getattr(data, f"n_{split}")
   return jax.vmap(task_metrics)(
     out, y, data.kind, data.out_mask, n, data.label_mean, data.label_std
   )

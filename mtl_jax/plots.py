@@ -63,8 +63,15 @@ def plot_curves(runs: dict[str, list[dict]], tasks: list[str], path: str) -> Non
   axes[0].set_ylabel("training loss")
   axes[0].legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  _save(fig, path)
+
+
+def _save(fig, path: str) -> None:
+  """Writes the PNG under a temporary name, then renames it: never a half-written plot."""
+  tmp = path + ".tmp"
+  fig.savefig(tmp, dpi=110, format="png")
   plt.close(fig)
+  os.replace(tmp, path)
 
 
 def _bars(ax, x, summary_part: dict, tasks, metrics, offset, label):
@@ -92,8 +99,7 @@ def plot_test_metrics(summary: dict, path: str) -> None:
   ax.set_title(f"test metrics, mean ± 95% CI over {summary.get('num_seeds', 1)} seed(s)")
   ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def plot_delta_m(summary: dict, path: str) -> None:
@@ -110,8 +116,7 @@ def plot_delta_m(summary: dict, path: str) -> None:
   ax.set_xlim(-0.4, 0.7)
   ax.set_ylabel(f"Δm% ({summary['model']} vs {summary['baseline']['model']})")
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def draw_all(workdir: str) -> list[str]:

@@ -26,6 +26,12 @@ import jax.numpy as jnp
 PER_TASK_EXTRAS = ("losses", "task_ids", "grad_norms", "rep_grads", "shared_grads")
 
 
+def present_first(present: jax.Array) -> jax.Array:
+  """``[K]`` permutation putting the present rows first, in batch order (a stable sort):
+  the order in which :func:`run_on_present` hands rows to its ``fn``."""
+  return jnp.argsort(~present, stable=True)
+
+
 def run_on_present(
   fn: Callable[[Any], tuple[Any, jax.Array]],
   present: jax.Array,
@@ -47,7 +53,7 @@ def run_on_present(
     ``(out, per_row [K])`` with absent rows' ``per_row`` 0.
   """
   k = present.shape[0]
-  order = jnp.argsort(~present, stable=True)  # present rows first, in batch order
+  order = present_first(present)
   rows = jax.tree.map(lambda a: a[order], rows)
 
   def branch(m):

@@ -18,19 +18,25 @@ What is sharded, and why:
 A mesh of one device (``data * task == 1``) returns ``None`` from :func:`make_mesh` and
 the training path is exactly the single-device one (no ``device_put``, no constraints).
 
-Multi-host. Start one process per host with the same command and ``--config.distributed=True``
-(or call :func:`initialize_distributed` before anything else touches JAX). It calls
-``jax.distributed.initialize()``, which auto-detects the cluster on Cloud TPU, SLURM, Open MPI
-and Kubernetes; elsewhere set ``JAX_COORDINATOR_ADDRESS=host:port`` (process 0's address),
-``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` on each process. ``jax.devices()`` then lists
-every host's devices, the mesh spans them all (``mesh.data=-1`` takes whatever the task
-axis leaves), every process builds the same task set from the same seed, and arrays are
-assembled with ``jax.make_array_from_callback``. Only process 0 writes ``config.json``,
-``metrics.jsonl`` and ``summary.json``; orbax writes checkpoints from all processes
-(each its own shards), so the workdir must be on a file system every host sees.
+Multi-host (multi-process). Every process runs the same command; :func:`initialize_distributed`
+(called by the launcher for ``--config.distributed=True``, ``JAX_NUM_PROCESSES`` > 1 or the
+``--coordinator_address`` / ``--num_processes`` / ``--process_id`` flags) joins them with
+``jax.distributed.initialize`` before any JAX work: the address, count and id come from its
+arguments or ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` / ``JAX_PROCESS_ID``, and
+what is left unset JAX auto-detects (Cloud TPU, SLURM, Open MPI, Kubernetes). On CPU the
+collectives are gloo's. ``jax.devices()`` then lists every process's devices, the mesh spans
+them all (``mesh.data=-1`` takes whatever the task axis leaves), every process builds the
+same task set from the same seed, and arrays are assembled with
+``jax.make_array_from_callback`` (:func:`put`). Only process 0 writes ``config.json``,
+``metrics.jsonl``, ``summary.json`` and the plots; orbax writes checkpoints from all
+processes (each its own shards), so the workdir must be on a file system every process
+sees. A process whose peer dies is terminated by JAX once the peer has missed heartbeats for
+``heartbeat_timeout_s`` (at once when process 0, the coordinator, dies).
+``experiments/launch_local.py`` runs N such processes on one machine (tests/test_multihost.py).
 """
 
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -43,23 +49,88 @@ from mtl_jax.data.sampling import TaskBatch
 
 AXES = ("data", "task")
 _DISTRIBUTED = False
+# A peer silent for this long is taken as dead (JAX: 100 s); see initialize_distributed.
+HEARTBEAT_TIMEOUT_S = 100
+INIT_TIMEOUT_S = 300  # how long the processes wait for each other to connect
 
 
-def initialize_distributed():
-  """Joins a multi-host job (``jax.distributed.initialize``); call before any JAX work.
+def _env_int(name: str, value: int | None) -> int | None:
+  if value is not None or not os.environ.get(name):
+    return value
+  try:
+    return int(os.environ[name])
+  except ValueError:
+    raise ValueError(f"{name} must be an integer, got {os.environ[name]!r}") from None
 
-  ``JAX_NUM_PROCESSES`` / ``JAX_PROCESS_ID`` (with ``JAX_COORDINATOR_ADDRESS``, which JAX
-  reads itself) configure a cluster JAX cannot auto-detect.
+
+def check_port_free(address: str) -> None:
+  """Raises ``ValueError`` when the coordinator's ``host:port`` cannot be bound here.
+
+  Called on process 0 before ``jax.distributed.initialize`` (whose coordinator binds
+  ``[::]:port``), so a port taken by another job is one clear error, not a hang.
+  """
+  host, sep, port = address.rpartition(":")
+  if not sep or not host or not port.isdigit():
+    raise ValueError(f"coordinator address must be host:port, got {address!r}")
+  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+      s.bind(("", int(port)))
+    except OSError as e:
+      raise ValueError(
+        f"coordinator port {port} (address {address}) is already in use on this host "
+        f"({e.strerror}); pick a free port for JAX_COORDINATOR_ADDRESS / --coordinator_address"
+      ) from None
+
+
+def distributed_requested(config: Any = None) -> bool:
+  """A multi-process run: ``config.distributed``, or ``JAX_NUM_PROCESSES`` > 1 in the
+  environment (a process started as one of several must never train on its own)."""
+  if config is not None and config.get("distributed"):
+    return True
+  return (_env_int("JAX_NUM_PROCESSES", None) or 1) > 1
+
+
+def initialize_distributed(
+  coordinator_address: str | None = None,
+  num_processes: int | None = None,
+  process_id: int | None = None,
+  heartbeat_timeout_s: int = HEARTBEAT_TIMEOUT_S,
+  init_timeout_s: int = INIT_TIMEOUT_S,
+) -> None:
+  """Joins a multi-process job (``jax.distributed.initialize``); call before any JAX work.
+
+  Each argument left ``None`` comes from ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES``
+  / ``JAX_PROCESS_ID``; what is still unset JAX auto-detects (Cloud TPU, SLURM, Open MPI,
+  Kubernetes). On CPU the cross-process collectives are gloo's (over TCP). A process whose
+  peer stops sending heartbeats for ``heartbeat_timeout_s`` seconds is stopped by JAX; a
+  peer that does not connect within ``init_timeout_s`` seconds is an error.
+
+  Raises:
+    ValueError: a malformed address or count, a process id out of range, or (on process
+      0) a coordinator port already in use — before JAX is touched.
   """
   global _DISTRIBUTED
-  if _DISTRIBUTED:  # a second train_and_evaluate in the same process
+  if _DISTRIBUTED or jax.distributed.is_initialized():  # e.g. a second train_and_evaluate
     return
-  kwargs = {}
-  if os.environ.get("JAX_NUM_PROCESSES"):
-    kwargs["num_processes"] = int(os.environ["JAX_NUM_PROCESSES"])
-  if os.environ.get("JAX_PROCESS_ID"):
-    kwargs["process_id"] = int(os.environ["JAX_PROCESS_ID"])
-  jax.distributed.initialize(**kwargs)
+  address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS") or None
+  num = _env_int("JAX_NUM_PROCESSES", num_processes)
+  pid = _env_int("JAX_PROCESS_ID", process_id)
+  if num is not None and num < 1:
+    raise ValueError(f"number of processes must be >= 1, got {num}")
+  if pid is not None and (pid < 0 or (num is not None and pid >= num)):
+    raise ValueError(f"process id must be in 0..{(num or 1) - 1}, got {pid}")
+  if address is not None and pid == 0:
+    check_port_free(address)
+  if not jax.config.jax_cpu_collectives_implementation:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(
+    address,
+    num,
+    pid,
+    initialization_timeout=init_timeout_s,
+    heartbeat_timeout_seconds=heartbeat_timeout_s,
+  )
   _DISTRIBUTED = True
 
 

@@ -65,7 +65,10 @@ def run_arm(config: ml_collections.ConfigDict, taskset: TaskSet, train_metrics: 
   run = build.prepare_run(config, taskset)
   out = loop.train_run(run, progress=False)
   train = None
-  if train_metrics:
+  if train_metrics and run.stream is not None:  # the train split fed from the host
+    raw = loop.evaluate_streamed(run, out["state"].params, "train")
+    train = [metrics_lib.metrics_by_task(taskset, m) for m in raw]
+  elif train_metrics:
     fn = lambda p, d: metrics_lib.evaluate(run.model, p, d, split="train")
     axes = (0, 0 if run.per_seed_data else None)  # seed s on its own data (resample_data)
     fn = jax.jit(fn if run.num_seeds == 1 else jax.vmap(fn, in_axes=axes))

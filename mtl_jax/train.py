@@ -4,7 +4,9 @@
 its static arguments with ``functools.partial`` (:func:`make_train_step` does) and
 :func:`make_chunk` runs ``n`` steps under ``jax.lax.scan`` inside one ``jax.jit``
 (sampling happens on the device); the host only logs, evaluates and checkpoints between
-chunks. Whether the method is a loss weighting or a gradient aggregator is the
+chunks. On the streaming path (:mod:`mtl_jax.data.streaming`) the step takes its batch as
+an argument instead and the chunk scans over the stacked batches the host sends. Whether
+the method is a loss weighting or a gradient aggregator is the
 :class:`~mtl_jax.methods.Method`'s business: the step calls ``method.grads``.
 """
 
@@ -17,7 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from mtl_jax import methods
-from mtl_jax.data.sampling import DeviceData, sample_batch
+from mtl_jax.data.sampling import DeviceData, TaskBatch, sample_batch
 from mtl_jax.gradients import Objective, present_tasks, tree_norm
 
 
@@ -73,8 +75,13 @@ def train_step(
   tasks_per_batch: int,
   batch_size: int,
   constrain_batch: Callable | None = None,
+  batch: TaskBatch | None = None,
 ):
   """One step: sample K tasks and a batch each, the method's gradient, the optax update.
+
+  With ``batch`` given (the streaming path, :mod:`mtl_jax.data.streaming`) nothing is
+  sampled: it must be the batch :func:`~mtl_jax.data.sampling.sample_batch` would draw with
+  this step's key (``data`` then only sizes the step and may hold no rows).
 
   Returns:
     ``(state, metrics)`` with ``loss_sum [T]``, ``loss_count [T]`` (per-task losses
@@ -84,7 +91,8 @@ def train_step(
   """
   rng = jax.random.fold_in(state.rng, state.step)
   k_batch, k_method = jax.random.split(rng)
-  batch = sample_batch(k_batch, data, tasks_per_batch, batch_size, obj.shared_inputs)
+  if batch is None:
+    batch = sample_batch(k_batch, data, tasks_per_batch, batch_size, obj.shared_inputs)
   if constrain_batch is not None:  # e.g. split the examples over the mesh's "data" axis
     batch = constrain_batch(batch)
   extras = methods.compute_extras(method, obj, state.params, batch, k_method, state.step)
@@ -116,15 +124,20 @@ def make_train_step(
   shared_inputs: bool = False,
   constrain_batch: Callable | None = None,
   data_argument: bool = False,
+  batch_argument: bool = False,
   missing_labels: bool | None = None,
 ) -> tuple[Callable, Callable]:
   """Binds :func:`train_step` for one model, data set, optimiser and method name.
 
   With ``data_argument`` the data is not bound: the step is ``train_step(state, data)``
   and takes any data of ``data``'s tasks and shapes (e.g. each seed's own, vmapped with
-  the state by :func:`make_chunk`); ``data`` then only sizes the step.
+  the state by :func:`make_chunk`); ``data`` then only sizes the step. With
+  ``batch_argument`` (the streaming path) the step is ``train_step(state, batch)`` and
+  trains on the given :class:`TaskBatch` (with ``shared_inputs`` its ``x`` may hold one
+  row of tasks, ``[1, B, ...]``: it is broadcast to the K tasks on the device).
   ``missing_labels`` (None: whether ``data.y_train`` has NaN rows) turns on the
-  missing-label path (:class:`~mtl_jax.gradients.Objective`).
+  missing-label path (:class:`~mtl_jax.gradients.Objective`); pass it when ``data`` holds
+  no rows (streaming).
 
   Returns:
     ``(init_state(rng, params), train_step(state) -> (state, metrics))`` (or
@@ -169,15 +182,29 @@ def make_train_step(
   def step_on(state: TrainState, data: DeviceData):  # data_argument: data with each call
     return bound(state, data=data)
 
+  def step_with(state: TrainState, batch: TaskBatch):  # batch_argument: a streamed batch
+    if shared_inputs:  # one row of inputs serves every task
+      batch = batch._replace(
+        x=jnp.broadcast_to(batch.x[:1], (tasks_per_batch,) + batch.x.shape[1:])
+      )
+    return bound(state, data=data, batch=batch)
+
+  if data_argument and batch_argument:
+    raise ValueError("make_train_step: data_argument and batch_argument exclude each other")
   init = lambda rng, params: init_state(m, optimizer, params, rng, t)
-  return init, (step_on if data_argument else step)
+  return init, (step_on if data_argument else step_with if batch_argument else step)
 
 
-def make_chunk(train_step: Callable, length: int, num_seeds: int = 1) -> Callable:
+def make_chunk(
+  train_step: Callable, length: int, num_seeds: int = 1, scan_batches: bool = False
+) -> Callable:
   """``run(state, *args) -> (state, metrics)``: ``length`` steps under one jitted ``lax.scan``.
 
   ``args`` are passed on to every ``train_step(state, *args)`` (none for a step with its
   data bound; the data for one made with ``data_argument``); only the state is donated.
+  With ``scan_batches`` (a step made with ``batch_argument``) it is ``run(state, batches)``:
+  a pytree of ``length`` stacked batches (leading axis ``length``, after the seed axis)
+  scanned over, step i training on batch i.
   With ``num_seeds = N > 1`` the state (and every arg) carries a leading seed axis N and
   the whole chunk is vmapped over it: N independent runs in one compiled program (every
   output below then has that leading axis too).
@@ -190,7 +217,10 @@ def make_chunk(train_step: Callable, length: int, num_seeds: int = 1) -> Callabl
 
   def run(state, *args):
     start = state.step
-    state, ms = jax.lax.scan(lambda s, _: train_step(s, *args), state, None, length=length)
+    if scan_batches:
+      state, ms = jax.lax.scan(train_step, state, args[0], length=length)
+    else:
+      state, ms = jax.lax.scan(lambda s, _: train_step(s, *args), state, None, length=length)
     out = {key: ms[key].sum(0) for key in ("loss_sum", "loss_count", "weight_sum")}
     out.update({key: ms[key].mean(0) for key in ms if key not in out})
     # Per step, so the first bad step is exact even when later steps are all NaN.

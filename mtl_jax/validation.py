@@ -13,6 +13,7 @@ import ml_collections
 from mtl_jax import build, methods, models, sharding
 from mtl_jax import data as data_lib
 from mtl_jax.configs import baseline_config, component_kwargs
+from mtl_jax.data import streaming
 from mtl_jax.tasks import TaskSet
 
 REQUIRED = ("seed", "num_steps", "model", "method")
@@ -64,6 +65,22 @@ def _check_seeds(config: ml_collections.ConfigDict) -> None:
     build.data_seed(config)  # the task set's builder must take a seed
 
 
+def _check_data_path(config: ml_collections.ConfigDict) -> None:
+  path = config.get("data_path", "auto")
+  if path not in streaming.PATHS:
+    raise ValueError(
+      f"data_path must be one of {', '.join(streaming.PATHS)} (auto: stream from the host "
+      f"when the data exceed device_data_budget_mb), got {path!r}"
+    )
+  budget = config.get("device_data_budget_mb", streaming.DEFAULT_BUDGET_MB)
+  bad = not isinstance(budget, (int, float)) or isinstance(budget, bool)
+  if bad or not math.isfinite(budget) or budget <= 0:
+    raise ValueError(
+      f"device_data_budget_mb must be a finite number of MiB > 0 (the padded task data the "
+      f"device may hold), got {budget!r}"
+    )
+
+
 def _check_numbers(config: ml_collections.ConfigDict) -> None:
   for field in ("num_steps", "batch_size", "log_every"):
     if config.get(field, 1) < 1:
@@ -105,7 +122,8 @@ def validate_config(config: ml_collections.ConfigDict, taskset: TaskSet | None =
   """Raises ``ValueError`` naming the field for a config that cannot run.
 
   Without ``taskset``: names (model, baseline, methods, task set, optimizer, schedule) and
-  scalar settings (steps, sizes, learning rate, weight decay, clipping, seeds; with
+  scalar settings (steps, sizes, learning rate, weight decay, clipping, seeds, the data
+  path and its budget; with
   ``resample_data`` a task set whose builder takes a seed). With it: K vs T,
   ``config.num_tasks`` vs the data, each method's hyperparameters for T tasks, and the
   mesh vs the visible devices and the batch size.
@@ -113,5 +131,6 @@ def validate_config(config: ml_collections.ConfigDict, taskset: TaskSet | None =
   _check_names(config)
   _check_numbers(config)
   _check_seeds(config)
+  _check_data_path(config)
   if taskset is not None:
     _check_with_taskset(config, taskset)

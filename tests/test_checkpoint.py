@@ -195,3 +195,22 @@ def test_nonfinite_update_is_caught(tmp_path):
   with pytest.raises(experiment.NonFiniteError, match=r"step 1: the update .* is NaN/Inf"):
     experiment.train_and_evaluate(config, str(tmp_path / "wd"), progress=False)
   assert not os.path.exists(tmp_path / "wd" / "checkpoints")
+
+
+def test_unfinished_save_is_removed_at_the_next_save_not_on_reading(tmp_path):
+  from mtl_jax.checkpoint import Checkpointer
+
+  directory = tmp_path / "checkpoints"
+  first = Checkpointer(str(directory))
+  first.save(1, {"w": np.ones(3, np.float32)}, {"seed": 0})
+  first.close()
+  # What a process killed mid-save leaves behind (orbax renames it to "7" when complete).
+  (directory / "7.orbax-checkpoint-tmp" / "state").mkdir(parents=True)
+  reader = Checkpointer(str(directory))
+  assert reader.latest_step() == 1
+  reader.close()
+  assert (directory / "7.orbax-checkpoint-tmp").exists()  # reading deletes nothing
+  writer = Checkpointer(str(directory))
+  writer.save(2, {"w": np.zeros(3, np.float32)}, {"seed": 0})
+  writer.close()
+  assert sorted(os.listdir(directory)) == ["1", "2"]

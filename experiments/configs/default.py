@@ -40,6 +40,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.weight_decay = 0.0
   config.clip_norm = 0.0
   config.schedule = "constant"
+  # Where the training data live: "device" (the padded arrays on the device, sampled
+  # there), "stream" (batches fed from host memory, see docs/data.md) or "auto": stream
+  # exactly when the padded train+test arrays exceed device_data_budget_mb (MiB).
+  config.data_path = "auto"
+  config.device_data_budget_mb = 4096.0
   config.log_every = 100
   config.checkpoint_every = 500  # steps between checkpoints (at chunk ends); 0: only at the end
   # Device mesh ("data", "task"): -1 takes the remaining devices; 1 x 1 is single-device.

@@ -92,12 +92,17 @@ def cagrad(c: float = 0.4, rescale: int = 1, num_iters: int = 50, eps: float = 1
   divisor = _RESCALE[rescale](c)
 
   def fn(g_TxP):
-    g0_P = jnp.mean(g_TxP, axis=0)
+    # Everything but the final combination comes from the T×T Gramian: g_0 = Σ g_i / T and
+    # g_w = Σ w_i g_i have ‖g_0‖² = 1ᵀG1 / T² and ‖g_w‖² = wᵀGw, so the update is ONE
+    # weighted sum of the rows, d = Σ_i (1/T + λ w_i) g_i (a reduction over the task axis
+    # of [T, P] would cost ~100x that matmul on XLA's CPU backend).
+    t = g_TxP.shape[0]
     gram_TxT = task_gramian(g_TxP)
     w_T = cagrad_dual(gram_TxT, c, num_iters, eps)
-    gw_P = weighted_rows(w_T, g_TxP)
-    lam = c * jnp.linalg.norm(g0_P) / (jnp.linalg.norm(gw_P) + eps)
-    d_P = g0_P + lam * gw_P
-    return d_P if divisor == 1.0 else d_P / divisor
+    g0_norm = jnp.sqrt(jnp.maximum(jnp.sum(gram_TxT), 0.0)) / t
+    gw_norm = jnp.sqrt(jnp.maximum(w_T @ gram_TxT @ w_T, 0.0))
+    lam = c * g0_norm / (gw_norm + eps)
+    d_P = weighted_rows(jnp.full((t,), 1.0 / t, gram_TxT.dtype) + lam * w_T, g_TxP)
+    return (d_P if divisor == 1.0 else d_P / divisor).astype(g_TxP.dtype)
 
   return stateless_from_matrix(fn)

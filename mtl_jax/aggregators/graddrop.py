@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from mtl_jax.aggregators._base import Aggregator, flatten_tasks, register
+from mtl_jax.aggregators._solvers import weighted_rows
 
 
 class GradDropState(NamedTuple):
@@ -23,8 +24,11 @@ def graddrop_mask(g_TxP: jax.Array, u_P: jax.Array) -> jax.Array:
     Boolean ``M``: where the positive-sign purity ``P > U`` keep the positive
     components, elsewhere the negative ones.
   """
-  total = jnp.sum(g_TxP, axis=0)
-  mass = jnp.sum(jnp.abs(g_TxP), axis=0)
+  # Sums over the task axis as matmuls with a ones vector: XLA's CPU backend turns a plain
+  # reduction along axis 0 of a wide [T, P] into a loop ~100x slower.
+  ones_T = jnp.ones(g_TxP.shape[:1], g_TxP.dtype)
+  total = weighted_rows(ones_T, g_TxP)
+  mass = weighted_rows(ones_T, jnp.abs(g_TxP))
   # Coordinates where every task is zero get P = 1/2 (nothing to keep either way); where
   # all signs agree, total / mass is exactly ±1, so P ∈ {0, 1} and nothing is dropped.
   purity = 0.5 * (1.0 + total / jnp.where(mass > 0, mass, 1.0))
@@ -82,6 +86,7 @@ def graddrop_aggregator(seed: int = 0, leak: float = 0.0) -> Aggregator:
     m_TxP = graddrop_mask(g_TxP, u_P).astype(g_TxP.dtype)
     if leak:
       m_TxP = leak + (1.0 - leak) * m_TxP
-    return unflatten(jnp.sum(m_TxP * g_TxP, axis=0)), state
+    ones_T = jnp.ones(g_TxP.shape[:1], g_TxP.dtype)
+    return unflatten(weighted_rows(ones_T, m_TxP * g_TxP).astype(g_TxP.dtype)), state
 
   return Aggregator(init, update)

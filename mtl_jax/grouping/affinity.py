@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 from mtl_jax import loop
-from mtl_jax.build import build_optimizer, prepare_run
+from mtl_jax.build import build_optimizer, prepare_run, require_device_data
 from mtl_jax.data.sampling import DeviceData, sample_batch
 from mtl_jax.gradients import Objective, per_task_grads, sampled_losses
 from mtl_jax.tasks import TaskSet
@@ -189,6 +189,7 @@ def affinity_run(
   if lookahead not in LOOKAHEADS:
     raise ValueError(f"unknown grouping.lookahead {lookahead!r}; valid: {', '.join(LOOKAHEADS)}")
   run = prepare_run(config, taskset)
+  require_device_data(run, "the grouping affinity run")  # its step samples from run.data
   sgd_lr = float(lookahead_lr) if lookahead == "sgd" else None
   step, state = make_affinity_step(run, int(every), sgd_lr)
   result = loop.train_run(
