@@ -248,6 +248,7 @@ def _data_and_step(config, taskset: TaskSet, model, mesh, per_seed: bool):
     constrain_batch=None if mesh is None or seeds > 1 else sharding.batch_constraint(mesh),
     data_argument=per_seed and stream is None,
     batch_argument=stream is not None,
+    missing_labels=any(ts.has_missing_labels for ts in tasksets),
   )
   if per_seed and stream is None:
     data = _stacked_data(tasksets)

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from mtl_jax.data.sampling import TaskBatch
-from mtl_jax.losses import task_loss
+from mtl_jax.losses import labelled_rows, labelled_task_loss, task_loss
 from mtl_jax.models.base import gather_tasks
 
 
@@ -34,12 +34,16 @@ class Objective(NamedTuple):
     kind: ``[T]`` loss-kind ids of the tasks.
     out_mask: ``[T, O]`` which output units each task uses.
     shared_inputs: every task in a batch sees the same inputs (one p(x), multi-label).
+    missing_labels: some labels are missing (NaN rows of ``y``): each task's loss is the
+      mean over its labelled rows (0, with a zero gradient, when it has none in the
+      batch) and methods see which tasks are present (:func:`present_tasks`).
   """
 
   model: Any
   kind: jax.Array
   out_mask: jax.Array
   shared_inputs: bool = False
+  missing_labels: bool = False
 
 
 def tree_norm(tree) -> jax.Array:
@@ -50,10 +54,23 @@ def tree_norm(tree) -> jax.Array:
   return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in leaves))
 
 
+def loss_of_outputs(obj: Objective, out, y, task_id) -> jax.Array:
+  """L_i of one task's outputs ``[B, O]`` (over its labelled rows with missing labels)."""
+  loss = labelled_task_loss if obj.missing_labels else task_loss
+  return loss(out, y, obj.kind[task_id], obj.out_mask[task_id])
+
+
+def present_tasks(obj: Objective, batch: TaskBatch) -> jax.Array:
+  """``[K]`` boolean: sampled tasks with at least one labelled example in the batch (all
+  True without missing labels). An absent task's loss and gradients are exactly 0."""
+  if not obj.missing_labels:
+    return jnp.ones(batch.task.shape, bool)
+  return labelled_rows(batch.y).any(-1)
+
+
 def one_task_loss(obj: Objective, shared, task_p, task_id, x, y) -> jax.Array:
   """L_i for one task's parameters and batch ``x [B, ...]``, ``y [B, Y]``."""
-  out = obj.model.apply_task(shared, task_p, task_id, x)
-  return task_loss(out, y, obj.kind[task_id], obj.out_mask[task_id])
+  return loss_of_outputs(obj, obj.model.apply_task(shared, task_p, task_id, x), y, task_id)
 
 
 def _x_axis(obj: Objective):
@@ -131,8 +148,7 @@ def representation_task_grads(obj: Objective, params, batch: TaskBatch):
   z, trunk_vjp = jax.vjp(lambda s: model.represent(s, batch.x[0]), params["shared"])
 
   def head_loss(z, task_p, task_id, y):
-    out = model.apply_from_representation(task_p, z)
-    return task_loss(out, y, obj.kind[task_id], obj.out_mask[task_id])
+    return loss_of_outputs(obj, model.apply_from_representation(task_p, z), y, task_id)
 
   grad_fn = jax.vmap(jax.value_and_grad(head_loss, (0, 1)), in_axes=(None, 0, 0, 0))
   losses, (g_z, g_task) = grad_fn(z, task_k, batch.task, batch.y)
@@ -172,8 +188,7 @@ def representation_grads(obj: Objective, params, batch: TaskBatch) -> jax.Array:
   task_k = gather_tasks(params["tasks"], batch.task)
 
   def head_loss(z, task_p, task_id, y):
-    out = model.apply_from_representation(task_p, z)
-    return task_loss(out, y, obj.kind[task_id], obj.out_mask[task_id])
+    return loss_of_outputs(obj, model.apply_from_representation(task_p, z), y, task_id)
 
   if obj.shared_inputs:
     z = model.represent(params["shared"], _task_x(obj, batch))

@@ -4,6 +4,10 @@ All tasks share one stacked head of width ``output_size``; ``out_mask`` marks th
 a task really has and ``kind`` (an index into ``tasks.LOSS_KINDS``) its loss. The three
 losses are cheap next to the network, so all are computed and one is selected with
 ``jnp.where``: this keeps the per-task loss a single function that vmaps over tasks.
+
+Missing labels are NaN rows of ``y`` (:mod:`mtl_jax.tasks`): :func:`labelled_task_loss`
+averages over the labelled rows only, and is exactly 0, with an exactly 0 gradient, when
+no row of the batch is labelled.
 """
 
 import jax
@@ -53,3 +57,20 @@ def task_loss(out, y, kind, out_mask, weights=None) -> jax.Array:
   if weights is None:
     return per.mean()
   return (per * weights).sum() / jnp.maximum(weights.sum(), 1.0)
+
+
+def labelled_rows(y: jax.Array) -> jax.Array:
+  """``[..., B]`` boolean: rows of ``y [..., B, Y]`` whose label is present (not NaN)."""
+  return ~jnp.isnan(y[..., 0])
+
+
+def labelled_task_loss(out, y, kind, out_mask) -> jax.Array:
+  """Mean of :func:`per_example_loss` over the labelled rows of the batch (NaN rows of ``y``
+  are missing labels); 0 with a zero gradient when no row is labelled.
+
+  The NaN rows are replaced by 0 before the loss is computed, so nothing non-finite
+  reaches the gradient through the masked-out rows.
+  """
+  lab = labelled_rows(y)
+  y = jnp.where(lab[:, None], y, 0.0)
+  return task_loss(out, y, kind, out_mask, lab.astype(out.dtype))

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mtl_jax import aggregators, gradients, weighting
+from mtl_jax import aggregators, gradients, present, weighting
 from mtl_jax import gramian as gramian_path
 
 # Extras that the train step computes on request: name -> (provider, model check).
@@ -111,10 +111,74 @@ def from_weighting(name: str, w: weighting.Weighting) -> Method:
     return w.init(num_tasks)
 
   def grads(obj, params, state, batch, extras):
-    weigh = lambda losses: w.update(losses, state, task_ids=batch.task, **extras)
+    if obj.missing_labels:  # weights of the present tasks only (absent: 0)
+      present_k = gradients.present_tasks(obj, batch)
+      weigh = lambda losses: weigh_present(w, present_k, losses, state, batch.task, extras)
+    else:
+      weigh = lambda losses: w.update(losses, state, task_ids=batch.task, **extras)
     return gradients.weighted_grads(obj, params, batch, weigh)
 
   return Method(name, frozenset(w.requires), init, grads)
+
+
+def weigh_present(w: weighting.Weighting, present_k, losses, state, task_ids, extras: dict):
+  """``w.update`` on the present tasks only (:func:`mtl_jax.present.run_on_present`).
+
+  Returns ``(weights [K], state)``: the weighting's output on the present tasks' losses,
+  task ids and per-task extras, in batch order, with 0 for the absent tasks.
+  """
+  per_task, others = present.split_extras(dict(extras, losses=losses, task_ids=task_ids))
+
+  def fn(rows):
+    rows = dict(rows)
+    weights, new_state = w.update(rows.pop("losses"), state, **rows, **others)
+    return new_state, weights
+
+  new_state, weights = present.run_on_present(fn, present_k, per_task, lambda _: state)
+  return weights, new_state
+
+
+def aggregate_present(agg: aggregators.Aggregator, present_k, rows, state, params, extras: dict):
+  """``agg.update(rows, state, params, **extras)`` on the present tasks' rows only.
+
+  ``present_k`` None means every task is present (the plain call). Returns
+  ``(update, state)``: the aggregator's result on the present rows (and their per-task
+  extras: losses, task ids, ...) in batch order; zeros and the old state with none.
+  """
+  if present_k is None:
+    return agg.update(rows, state, params, **extras)
+  per_task, others = present.split_extras(extras)
+
+  def fn(r):
+    update, new_state = agg.update(r["g"], state, params, **r["extras"], **others)
+    return (update, new_state), jnp.ones(jax.tree.leaves(r["g"])[0].shape[:1])
+
+  if_none = lambda shapes: (present.zeros_like_shapes(shapes[0]), state)
+  out, _ = present.run_on_present(fn, present_k, {"g": rows, "extras": per_task}, if_none)
+  return out
+
+
+def gramian_weights_present(agg, present_k, gram, state, extras: dict):
+  """:func:`mtl_jax.gramian.gramian_weights` on the present tasks' Gramian ``[m, m]`` only
+  (``present_k`` None: every task); ``(w [K], state)`` with 0 for the absent tasks."""
+  if present_k is None:
+    return gramian_path.gramian_weights(agg, gram, state, **extras)
+  per_task, others = present.split_extras(extras)
+
+  def fn(r):  # rows come present-first; the columns were put in the same order below
+    m = r["gram"].shape[0]
+    w, new_state = gramian_path.gramian_weights(
+      agg, r["gram"][:, :m], state, **r["extras"], **others
+    )
+    return new_state, w
+
+  rows = {"gram": gram[:, present.present_first(present_k)], "extras": per_task}
+  new_state, w = present.run_on_present(fn, present_k, rows, lambda _: state)
+  return w, new_state
+
+
+def _present_or_none(obj, batch):
+  return gradients.present_tasks(obj, batch) if obj.missing_labels else None
 
 
 def declared_extras(update: Callable) -> frozenset:
@@ -165,18 +229,23 @@ def from_aggregator(
   def shared_update(obj, params, state, batch, extras):
     if rep_grad:
       losses, g_z, g_task, trunk_vjp = gradients.representation_task_grads(obj, params, batch)
-      update_z, state = agg.update(g_z, state, None, **extras(losses))
+      update_z, state = aggregate_present(
+        agg, _present_or_none(obj, batch), g_z, state, None, extras(losses)
+      )
       return losses, trunk_vjp(update_z), g_task, state, weights_of(g_z, update_z, losses)
     if gramian_path.use_gramian(name, gramian, batch.task.shape[0], params["shared"]):
       losses, gram, g_task, shared_vjp = gramian_path.gramian_task_grads(obj, params, batch)
-      w, state = gramian_path.gramian_weights(agg, gram, state, **extras(losses))
+      present_k = _present_or_none(obj, batch)
+      w, state = gramian_weights_present(agg, present_k, gram, state, extras(losses))
       w = jax.lax.stop_gradient(w)
       heads_w = w.astype(losses.dtype) if weigh_heads else jnp.ones_like(losses)
       return losses, shared_vjp(w), g_task, state, heads_w
     losses, g_sh, g_task = gradients.per_task_grads(obj, params, batch)
     if not jax.tree.leaves(g_sh):  # nothing is shared (independent networks): nothing to do
       return losses, g_sh, g_task, state, jnp.ones_like(losses)
-    update_sh, state = agg.update(g_sh, state, params["shared"], **extras(losses))
+    update_sh, state = aggregate_present(
+      agg, _present_or_none(obj, batch), g_sh, state, params["shared"], extras(losses)
+    )
     return losses, update_sh, g_task, state, weights_of(g_sh, update_sh, losses)
 
   def weights_of(rows, update, losses):
@@ -190,6 +259,7 @@ def from_aggregator(
       return dict(extras, **{k: v for k, v in own.items() if k in declared})
 
     losses, update_sh, g_task, state, w = shared_update(obj, params, state, batch, with_own)
+    w = w * gradients.present_tasks(obj, batch).astype(w.dtype)  # absent tasks weigh 0
     if weigh_heads:
       g_task = jax.tree.map(lambda l: l * w.reshape((-1,) + (1,) * (l.ndim - 1)), g_task)
     g = {"shared": update_sh, "tasks": gradients.scatter_tasks(params["tasks"], batch.task, g_task)}

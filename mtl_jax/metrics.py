@@ -14,11 +14,14 @@ def task_metrics(out, y, kind, out_mask, n, mean, std):
   Args:
     out: ``[N, O]`` outputs; y: ``[N, Y]`` standardised labels; kind: loss kind;
     out_mask: ``[O]``; n: number of real rows; mean/std: ``[Y]`` label standardisation.
+    Rows with a missing label (NaN) are not counted.
 
   Returns:
     dict of scalars: ``loss``, ``accuracy``, ``mse`` (original label units), ``r2``.
   """
-  rows = (jnp.arange(out.shape[0]) < n).astype(out.dtype)
+  # Real rows whose label is present (a missing label is a NaN row of y).
+  rows = ((jnp.arange(out.shape[0]) < n) & ~jnp.isnan(y[:, 0])).astype(out.dtype)
+  y = jnp.where(jnp.isnan(y), 0.0, y)
   count = jnp.maximum(rows.sum(), 1.0)
   valid = out_mask.astype(out.dtype)
   n_valid = jnp.maximum(valid.sum(), 1.0)

@@ -12,6 +12,11 @@ training step can gather a batch of tasks without a Python loop:
 * Every task's model output is padded to ``max output_size``; a mask tells each task's
   loss which outputs are real (classification tasks with different class counts share one
   stack this way).
+* Missing labels: an example may lack some tasks' labels (annotations collected
+  separately, CelebA-style). :func:`make_taskset` takes them as ``(x, y, labelled)``
+  triples; a row whose task label is missing is stored as NaN in every column of ``y``
+  (so the mask travels with ``y`` through every gather), and
+  :meth:`TaskSet.labelled` returns the ``[T, N_max]`` mask.
 """
 
 import dataclasses
@@ -95,6 +100,16 @@ class TaskSet:
   @property
   def input_shape(self) -> tuple[int, ...]:
     return tuple(self.x_train.shape[2:])
+
+  @property
+  def has_missing_labels(self) -> bool:
+    """True when some example lacks some task's label (NaN rows in ``y_train``/``y_test``)."""
+    return bool(np.isnan(self.y_train[..., 0]).any() or np.isnan(self.y_test[..., 0]).any())
+
+  def labelled(self, split: str = "train") -> np.ndarray:
+    """``[T, N_max]`` boolean: real rows of ``split`` whose task label is present."""
+    y, n = getattr(self, f"y_{split}"), getattr(self, f"n_{split}")
+    return ~np.isnan(y[..., 0]) & (np.arange(y.shape[1])[None, :] < n[:, None])
 
   @property
   def output_size(self) -> int:
@@ -181,7 +196,10 @@ def _check_example(spec, x: np.ndarray, y, where: str, input_shape) -> None:
   if not np.all(np.isfinite(x)):
     raise ValueError(f"task {spec.name!r} ({where}): inputs contain NaN or Inf")
   if not np.all(np.isfinite(np.asarray(y, np.float64))):
-    raise ValueError(f"task {spec.name!r} ({where}): labels contain NaN or Inf")
+    raise ValueError(
+      f"task {spec.name!r} ({where}): labels contain NaN or Inf (for missing labels give "
+      "(x, y, labelled) with a boolean mask)"
+    )
   if input_shape is not None and x.shape[1:] != input_shape:
     raise ValueError(
       f"task {spec.name!r} ({where}): input shape {x.shape[1:]} differs "
@@ -189,16 +207,47 @@ def _check_example(spec, x: np.ndarray, y, where: str, input_shape) -> None:
     )
 
 
+def _split_labelled(spec, pair, where: str):
+  """``(x, y, labelled)`` or ``(x, y)`` → ``(x, y, labelled [N] bool or None)``.
+
+  Rows whose label is missing may hold anything in ``y`` (NaN, -1, ...): they are set to
+  a valid placeholder here, checked like the rest, and become NaN once packed.
+  """
+  if len(pair) not in (2, 3):
+    raise ValueError(
+      f"task {spec.name!r} ({where}): expected (x, y) or (x, y, labelled), got {len(pair)} items"
+    )
+  if len(pair) == 2 or pair[2] is None:
+    return pair[0], pair[1], None
+  x, y, lab = pair
+  lab, y = np.asarray(lab), np.array(y)
+  if lab.dtype != bool or lab.shape != (len(y),):
+    raise ValueError(
+      f"task {spec.name!r} ({where}): labelled must be a boolean [N={len(y)}] mask, "
+      f"got dtype {lab.dtype} and shape {lab.shape}"
+    )
+  if not lab.any():
+    raise ValueError(f"task {spec.name!r} ({where}): no example is labelled")
+  if y.dtype.kind not in "fiub":
+    raise ValueError(f"task {spec.name!r} ({where}): labels must be numeric, got {y.dtype}")
+  y[~lab] = 0
+  return x, y, lab
+
+
 def _pack_split(specs: tuple, data, split: str, width: int, input_shape):
-  """Checks one split of every task and pads it into ``(x, y, n)`` stacks."""
+  """Checks one split of every task and pads it into ``(x, y, n)`` stacks (NaN rows of
+  ``y`` for missing labels)."""
   xs, ys = [], []
-  for spec, (x, y) in zip(specs, data):
+  for spec, pair in zip(specs, data):
     where = f"{split} split"
+    x, y, lab = _split_labelled(spec, tuple(pair), where)
     x = np.asarray(x, np.float32)
     _check_example(spec, x, y, where, input_shape)
     input_shape = x.shape[1:]
     xs.append(x)
     ys.append(_as_label_matrix(spec, y, width, where))
+    if lab is not None:
+      ys[-1][~lab] = np.nan
   n = np.array([len(x) for x in xs], np.int32)
   return (_pad_stack(xs, n.max()), _pad_stack(ys, n.max()), n), input_shape
 
@@ -209,6 +258,7 @@ def _standardize(specs: tuple, packed: dict, mean: np.ndarray, std: np.ndarray):
   for i, spec in enumerate(specs):
     if spec.loss == "mse":
       yi = y_tr[i, : n_tr[i], : spec.output_size]
+      yi = yi[~np.isnan(yi[:, 0])]  # labelled rows only
       mean[i, : spec.output_size] = yi.mean(0)
       std[i, : spec.output_size] = np.maximum(yi.std(0), 1e-8)
   out = {}
@@ -228,8 +278,8 @@ def _check_shared_inputs(name: str, specs: tuple, train, test) -> None:
   first = specs[0].name
   for split, data in (("train", train), ("test", test)):
     x0 = np.asarray(data[0][0], np.float32)
-    for spec, (x, _) in zip(specs[1:], data[1:]):
-      x = np.asarray(x, np.float32)
+    for spec, pair in zip(specs[1:], data[1:]):
+      x = np.asarray(pair[0], np.float32)
       if len(x) != len(x0):
         raise ValueError(
           f"task set {name!r} has shared_inputs=True but task {spec.name!r} has "
@@ -260,7 +310,12 @@ def make_taskset(
     name: task set name.
     specs: one spec per task.
     train, test: one ``(x [N_i, ...], y)`` pair per task; ``y`` as described in the
-      module docstring (class indices, 0/1 matrix or regression targets).
+      module docstring (class indices, 0/1 matrix or regression targets). Missing labels:
+      give ``(x, y, labelled)`` instead, ``labelled`` a boolean ``[N_i]`` mask (True: the
+      example has this task's label); ``y`` on unlabelled rows is ignored (NaN, -1, ...
+      are fine there). Each task needs at least one labelled example per split. Training
+      then averages each task's loss over its labelled examples only and evaluation
+      counts only labelled test examples (``docs/data.md``, "Missing labels").
     descriptors: optional ``[T, d]`` task metadata z_i.
     shared_inputs: every task sees the same x (multi-label learning); checked: every
       task's train and test x must equal the first task's, row by row.

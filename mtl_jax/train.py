@@ -20,7 +20,7 @@ import optax
 
 from mtl_jax import methods
 from mtl_jax.data.sampling import DeviceData, TaskBatch, sample_batch
-from mtl_jax.gradients import Objective, tree_norm
+from mtl_jax.gradients import Objective, present_tasks, tree_norm
 
 
 class TrainState(NamedTuple):
@@ -85,8 +85,9 @@ def train_step(
 
   Returns:
     ``(state, metrics)`` with ``loss_sum [T]``, ``loss_count [T]`` (per-task losses
-    scattered by task id), ``weight_sum [T]``, ``loss`` (weighted total), ``grad_norm``,
-    ``update_norm``, ``param_norm``.
+    scattered by task id; a task with no labelled example in the batch is not counted),
+    ``weight_sum [T]``, ``loss`` (weighted total), ``grad_norm``, ``update_norm``,
+    ``param_norm``.
   """
   rng = jax.random.fold_in(state.rng, state.step)
   k_batch, k_method = jax.random.split(rng)
@@ -101,7 +102,7 @@ def train_step(
   zeros = jnp.zeros((data.n_train.shape[0],), losses.dtype)
   metrics = {
     "loss_sum": zeros.at[batch.task].add(losses),
-    "loss_count": zeros.at[batch.task].add(1.0),
+    "loss_count": zeros.at[batch.task].add(present_tasks(obj, batch).astype(losses.dtype)),
     "weight_sum": zeros.at[batch.task].add(w),
     "loss": jnp.sum(w * losses),
     "grad_norm": tree_norm(grads),
@@ -124,6 +125,7 @@ def make_train_step(
   constrain_batch: Callable | None = None,
   data_argument: bool = False,
   batch_argument: bool = False,
+  missing_labels: bool | None = None,
 ) -> tuple[Callable, Callable]:
   """Binds :func:`train_step` for one model, data set, optimiser and method name.
 
@@ -133,6 +135,9 @@ def make_train_step(
   ``batch_argument`` (the streaming path) the step is ``train_step(state, batch)`` and
   trains on the given :class:`TaskBatch` (with ``shared_inputs`` its ``x`` may hold one
   row of tasks, ``[1, B, ...]``: it is broadcast to the K tasks on the device).
+  ``missing_labels`` (None: whether ``data.y_train`` has NaN rows) turns on the
+  missing-label path (:class:`~mtl_jax.gradients.Objective`); pass it when ``data`` holds
+  no rows (streaming).
 
   Returns:
     ``(init_state(rng, params), train_step(state) -> (state, metrics))`` (or
@@ -157,7 +162,10 @@ def make_train_step(
     **(method_kwargs or {}),
   )
   methods.check_model(m, model, shared_inputs=shared_inputs)
-  obj = Objective(model, data.kind, data.out_mask, shared_inputs)
+  if missing_labels is None:  # NaN label rows in the data (none without a y_train)
+    y = getattr(data, "y_train", None)
+    missing_labels = y is not None and bool(jnp.isnan(y[..., 0]).any())
+  obj = Objective(model, data.kind, data.out_mask, shared_inputs, missing_labels)
   bound = functools.partial(
     train_step,
     obj=obj,

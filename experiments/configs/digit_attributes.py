@@ -2,6 +2,8 @@ r"""Multi-label learning on one p(x): digit identity, parity, ≥5, prime, and i
 
   python -m experiments.train --config=experiments/configs/digit_attributes.py --workdir=/tmp/attr
   python -m experiments.train --config=experiments/configs/digit_attributes.py:method=mgda
+  python -m experiments.train --config=experiments/configs/digit_attributes.py:smoke \
+      --config.taskset_kwargs.missing_rate=0.3     # 30% of the labels missing
 
 All tasks label the same images (mixed softmax / sigmoid / regression labels); gradient
 aggregators get per-task gradients from one forward pass and vmapped VJPs.

@@ -53,6 +53,7 @@ def digit_attributes(
   test_fraction: float = 0.25,
   images: bool = False,
   include_regression: bool = False,
+  missing_rate: float = 0.0,
   seed: int = 0,
 ) -> TaskSet:
   """Multi-label learning on one p(x): several attributes of the same digit images.
@@ -61,7 +62,13 @@ def digit_attributes(
   sigmoid), ``prime`` (sigmoid) and, with ``include_regression``, ``ink`` (mean pixel
   intensity, regression: mixed discrete/continuous labels). All tasks share the same
   inputs and split (``shared_inputs=True``).
+
+  ``missing_rate`` in [0, 1): each (example, task) label is dropped independently with
+  this probability, in both splits (as when a data set's annotations were collected
+  separately, CelebA-style); every task keeps at least one labelled example per split.
   """
+  if not 0.0 <= missing_rate < 1.0:
+    raise ValueError(f"digit_attributes: missing_rate must be in [0, 1), got {missing_rate}")
   x, y = _load(image_shape=images)
   rng = np.random.default_rng(seed)
   order = rng.permutation(len(x))
@@ -79,4 +86,14 @@ def digit_attributes(
   specs = [s for s, _ in labels.values()]
   train = [(x[tr], lab[tr]) for _, lab in labels.values()]
   test = [(x[te], lab[te]) for _, lab in labels.values()]
+  if missing_rate > 0:
+    train = [(xi, yi, _keep_labels(rng, len(yi), missing_rate)) for xi, yi in train]
+    test = [(xi, yi, _keep_labels(rng, len(yi), missing_rate)) for xi, yi in test]
   return make_taskset("digit_attributes", specs, train, test, shared_inputs=True)
+
+
+def _keep_labels(rng: np.random.Generator, n: int, missing_rate: float) -> np.ndarray:
+  """``[n]`` mask: each label kept with probability 1 − ``missing_rate`` (at least one)."""
+  keep = rng.random(n) >= missing_rate
+  keep[rng.integers(n)] = True
+  return keep

@@ -125,9 +125,20 @@ def affinity_step(
   return AffinityState(new, z_sum, cos_sum, count), metrics
 
 
+def check_all_labelled(taskset) -> None:
+  """Raises ``ValueError`` for a task set with missing labels (an absent task's lookahead
+  ratio L_j(θ_{+i}) / L_j(θ) would be 0 / 0)."""
+  if taskset.has_missing_labels:
+    raise ValueError(
+      f"task grouping: task set {taskset.name!r} has missing labels, which the lookahead "
+      "affinities do not support; use a task set with every label present"
+    )
+
+
 def make_affinity_step(run, every: int, sgd_lr: float | None = None):
   """``(step, state)``: :func:`affinity_step` bound for a built run, and its first state."""
   t = run.taskset.num_tasks
+  check_all_labelled(run.taskset)
   obj = Objective(run.model, run.data.kind, run.data.out_mask, run.taskset.shared_inputs)
   step = functools.partial(
     affinity_step,

@@ -22,7 +22,13 @@ from mtl_jax import data as data_lib
 from mtl_jax import loop
 from mtl_jax import metrics as metrics_lib
 from mtl_jax.build import build_taskset, prepare_run
-from mtl_jax.grouping.affinity import ESTIMATORS, affinity_run, check_all_tasks, estimator_matrix
+from mtl_jax.grouping.affinity import (
+  ESTIMATORS,
+  affinity_run,
+  check_all_labelled,
+  check_all_tasks,
+  estimator_matrix,
+)
 from mtl_jax.grouping.objective import grouping_score, serving_groups
 from mtl_jax.grouping.report import planted_ari, render_report, write_affinity, write_json
 from mtl_jax.grouping.selection import METHODS, select_groups
@@ -265,6 +271,7 @@ def run_procedure(config: ml_collections.ConfigDict, workdir: str, progress: boo
   taskset = build_taskset(config)
   validate_config(_group_config(config), taskset)
   check_all_tasks(config, taskset.num_tasks)
+  check_all_labelled(taskset)
   if g.get("num_seeds", 1) > 1:
     _data_seed_base(config)  # fail before training when the task set cannot be redrawn
   os.makedirs(workdir, exist_ok=True)

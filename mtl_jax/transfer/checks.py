@@ -66,6 +66,11 @@ def validate(config, full: TaskSet | None = None) -> None:
     if block not in config:
       raise ValueError(f"config is missing the {block!r} block (see finetune_digits.py)")
   validation.validate_config(config, full)
+  if full is not None and full.has_missing_labels:
+    raise ValueError(
+      f"task set {full.name!r} has missing labels, which fine-tuning studies do not "
+      "support (the per-class subsets and CV folds assume every label); use missing_rate=0"
+    )
   _integer(config, "config", "num_seeds", 1)
   _check_transfer(config.transfer)
   p = config.practices
