@@ -140,8 +140,8 @@ def make_train_step(
   no rows (streaming).
 
   Returns:
-    ``(init_state(rng, params), train_step(state) -> (state, metrics))`` (or
-    ``train_step(state, data)`` with ``data_argument``).
+    ``(init_state(rng, params), train_step(state) -> (state, metrics))`` (its arguments
+    ``(state, data)`` with ``data_argument``, ``(state, batch)`` with ``batch_argument``).
   """
   t = model.num_tasks
   if not 1 <= tasks_per_batch <= t:
