@@ -9,14 +9,13 @@ resume, the NaN guard and a mesh keep working; a task set without a seed is refu
 
 import json
 import os
-import subprocess
-import sys
 
 import chex
 import jax
 import ml_collections
 import numpy as np
 import pytest
+from virtual_devices import run_script
 
 from experiments.configs import synthetic
 from mtl_jax import build, configs, data, experiment, loop, validation
@@ -24,7 +23,6 @@ from mtl_jax.data.sampling import DeviceData
 from mtl_jax.data.synthetic import mmoe_regression
 from mtl_jax.tasks import TaskSet, TaskSpec, make_taskset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = {"num_tasks": 3, "dim": 8, "n_train": 40, "n_test": 32}
 
 
@@ -201,17 +199,7 @@ def _mesh_worker():
 
 
 def test_resampled_seeds_on_a_mesh_equal_one_device():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-  proc = subprocess.run(
-    [sys.executable, os.path.abspath(__file__)],
-    cwd=ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  res = json.loads(proc.stdout.strip().splitlines()[-1])
+  res = json.loads(run_script(__file__, 2).strip().splitlines()[-1])
   assert res["max_abs_diff"] < 1e-5 and res["data_devices"] == 2, res
 
 

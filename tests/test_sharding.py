@@ -7,10 +7,10 @@ its JSON result. Mesh-shape logic is tested in-process.
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
+from virtual_devices import run_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOL = 1e-5
@@ -87,17 +87,8 @@ def _worker():
 
 @pytest.fixture(scope="module")
 def results():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-  proc = subprocess.run(
-    [sys.executable, os.path.abspath(__file__)],
-    cwd=ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert proc.returncode == 0, proc.stderr[-4000:]
-  line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+  stdout = run_script(__file__, 8)
+  line = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")][-1]
   return json.loads(line[len("RESULT ") :])
 
 

@@ -9,20 +9,17 @@ rng-using aggregator, shared inputs, a mesh, and a resume. Also: automatic selec
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import chex
 import jax
 import numpy as np
 import pytest
+from virtual_devices import run_script
 
 from experiments.configs import default
 from mtl_jax import build, experiment, validation
 from mtl_jax.data import sampling, streaming
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_MB = 1e-3  # a budget every task set here exceeds: "auto" then streams
 
 
@@ -203,22 +200,7 @@ def _mesh_worker():
 
 
 def test_streamed_on_a_mesh_equals_on_device_on_it():
-  env = dict(
-    os.environ,
-    XLA_FLAGS="--xla_force_host_platform_device_count=2",
-    JAX_PLATFORMS="cpu",
-    PYTHONPATH=ROOT,  # this checkout's mtl_jax, whatever is installed
-  )
-  proc = subprocess.run(
-    [sys.executable, os.path.abspath(__file__)],
-    cwd=ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  res = json.loads(proc.stdout.strip().splitlines()[-1])
+  res = json.loads(run_script(__file__, 2).strip().splitlines()[-1])
   for r in res.values():
     assert r["stream"] and r["metrics_close"] and r["max_abs_diff"] < 1e-6, res
 
