@@ -12,7 +12,8 @@ timed per step over chunks of ``--chunk`` steps after a compile chunk.
 
 Prints one line per (method, T):
 {"bench": "aggregators", "method", "T", "median_step_ms", "ratio_to_sum", "ratio_to_equal",
-"compile_s"}; ``equal`` is the plain step (one backward pass of the summed loss).
+"compile_s"}; ``equal`` is the plain step (one backward pass of the summed loss). A method
+that needs one shared input batch (``mgda_ub``) gets a ``"skipped"`` line instead.
 
 Per T it also prints {"bench": "gramian_floor", "T", "P", "median_ms", "ratio_to_equal"}:
 the time of the work every Gramian-based method must do on top of the per-task gradients,
@@ -33,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mtl_jax import aggregators, models  # noqa: E402
+from mtl_jax import aggregators, methods, models  # noqa: E402
 from mtl_jax.aggregators._solvers import task_gramian, weighted_rows  # noqa: E402
 from mtl_jax.data.sampling import DeviceData  # noqa: E402
 from mtl_jax.tasks import TaskSpec, make_taskset  # noqa: E402
@@ -54,17 +55,18 @@ def taskset(t: int, n: int, d: int, seed: int = 0):
   return make_taskset("bench", specs, train, test)
 
 
-def runner(method: str, t: int, args, method_kwargs: dict | None = None, ts=None):
-  """One method's chunk of ``args.chunk`` steps, compiled and run once.
-
-  ``ts`` (default: :func:`taskset`) may be any task set of T one-output tasks with
-  ``args.d_in`` inputs, e.g. one with ``shared_inputs`` (then the step shares the batch).
+def library_step(method: str, ts, width: int, batch: int, method_kwargs=None, depth: int = 2):
+  """The library's train step for ``ts``: ``hard_sharing`` (a ``depth``-layer, ``width``-wide
+  MLP trunk, one head per task), K = T, Adam 1e-3; the step shares the batch when ``ts`` has
+  ``shared_inputs``.
 
   Returns:
-    ``(timed, compile_s)``: ``timed()`` runs one more chunk and returns seconds per step.
+    ``(state, step)``: the initial :class:`~mtl_jax.train.TrainState` and ``step(state)``.
   """
-  ts = taskset(t, args.examples, args.d_in) if ts is None else ts
-  model = models.get("hard_sharing", num_tasks=t, output_size=1, width=args.hidden, depth=2)
+  t = ts.num_tasks
+  model = models.get(
+    "hard_sharing", num_tasks=t, output_size=ts.output_size, width=width, depth=depth
+  )
   init, step = make_train_step(
     model,
     DeviceData.from_taskset(ts),
@@ -72,11 +74,25 @@ def runner(method: str, t: int, args, method_kwargs: dict | None = None, ts=None
     method,
     method_kwargs,
     tasks_per_batch=t,
-    batch_size=args.batch,
+    batch_size=batch,
     shared_inputs=ts.shared_inputs,
   )
   params = model.init(jax.random.PRNGKey(0), jnp.asarray(ts.x_train[0, :2]))
-  holder = [init(jax.random.PRNGKey(1), params)]
+  return init(jax.random.PRNGKey(1), params), step
+
+
+def runner(method: str, t: int, args, method_kwargs: dict | None = None, ts=None):
+  """One method's chunk of ``args.chunk`` steps, compiled and run once.
+
+  ``ts`` (default: :func:`taskset`, T one-output tasks with ``args.d_in`` inputs) may be
+  any task set of T tasks, e.g. one with ``shared_inputs`` (then the step shares the batch).
+
+  Returns:
+    ``(timed, compile_s)``: ``timed()`` runs one more chunk and returns seconds per step.
+  """
+  ts = taskset(t, args.examples, args.d_in) if ts is None else ts
+  state, step = library_step(method, ts, args.hidden, args.batch, method_kwargs)
+  holder = [state]
   chunk = make_chunk(step, args.chunk)
 
   def timed():
@@ -142,6 +158,11 @@ def main(argv=None):
     floor = {"bench": "gramian_floor", "T": t, "P": p, "median_ms": round(1e3 * floor_s, 3)}
     print(json.dumps(dict(floor, ratio_to_equal=round(floor_s / plain[0], 3))), flush=True)
     for name in names:
+      try:  # e.g. mgda_ub needs one shared input batch: it has no per-task-input step
+        methods.check_inputs(methods.get(name, num_tasks=t), shared_inputs=False)
+      except ValueError as e:
+        print(json.dumps({"bench": "aggregators", "method": name, "T": t, "skipped": str(e)}))
+        continue
       step_s, compile_s = base if name == "sum" else bench(name, t, args)
       row = {
         "bench": "aggregators",

@@ -28,16 +28,14 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from aggregators import library_step  # noqa: E402
 from aggregators import taskset as per_task_taskset  # noqa: E402
 from rep_grad import shared_input_taskset  # noqa: E402
 
-from mtl_jax import models  # noqa: E402
-from mtl_jax.data.sampling import DeviceData  # noqa: E402
-from mtl_jax.train import make_chunk, make_optimizer, make_train_step  # noqa: E402
+from mtl_jax.train import make_chunk  # noqa: E402
 
 MB = 2.0**20
 
@@ -49,19 +47,7 @@ def memory(method: str, kwargs: dict | None, args) -> dict:
     ts = shared_input_taskset(t, args.examples, args.d_in)
   else:
     ts = per_task_taskset(t, args.examples, args.d_in)
-  model = models.get("hard_sharing", num_tasks=t, output_size=1, width=args.width, depth=args.depth)
-  init, step = make_train_step(
-    model,
-    DeviceData.from_taskset(ts),
-    make_optimizer("adam", 1e-3),
-    method,
-    kwargs,
-    tasks_per_batch=t,
-    batch_size=args.batch,
-    shared_inputs=args.shared_inputs,
-  )
-  params = model.init(jax.random.PRNGKey(0), jnp.asarray(ts.x_train[0, :2]))
-  state = init(jax.random.PRNGKey(1), params)
+  state, step = library_step(method, ts, args.width, args.batch, kwargs, depth=args.depth)
   start = time.perf_counter()
   compiled = make_chunk(step, 1).lower(state).compile()
   compile_s = time.perf_counter() - start
@@ -69,7 +55,7 @@ def memory(method: str, kwargs: dict | None, args) -> dict:
   peak = (
     m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes
   )
-  shared = sum(x.size for x in jax.tree.leaves(params["shared"]))
+  shared = sum(x.size for x in jax.tree.leaves(state.params["shared"]))
   out = {
     "params_shared": int(shared),
     "peak_mb": round(peak / MB, 3),

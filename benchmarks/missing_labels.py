@@ -19,50 +19,20 @@ Prints one line per (method, missing_rate):
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mtl_jax import models  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from aggregators import bench as library_bench  # noqa: E402
+
 from mtl_jax.data import get_taskset  # noqa: E402
-from mtl_jax.data.sampling import DeviceData  # noqa: E402
-from mtl_jax.train import make_chunk, make_optimizer, make_train_step  # noqa: E402
 
 
 def bench(method: str, missing_rate: float, args) -> tuple[float, float]:
   """(median seconds per step, compile seconds) of one method at one missing rate."""
   ts = get_taskset("digit_attributes", include_regression=True, missing_rate=missing_rate)
-  t = ts.num_tasks
-  model = models.get("hard_sharing", num_tasks=t, output_size=ts.output_size, width=args.hidden)
-  init, step = make_train_step(
-    model,
-    DeviceData.from_taskset(ts),
-    make_optimizer("adam", 1e-3),
-    method,
-    None,
-    tasks_per_batch=t,
-    batch_size=args.batch,
-    shared_inputs=True,
-  )
-  params = model.init(jax.random.PRNGKey(0), jnp.asarray(ts.x_train[0, :2]))
-  state = init(jax.random.PRNGKey(1), params)
-  chunk = make_chunk(step, args.chunk)
-  start = time.perf_counter()
-  state, m = chunk(state)
-  jax.block_until_ready(m)
-  compile_s = time.perf_counter() - start
-  times = []
-  for _ in range(args.repeats):
-    start = time.perf_counter()
-    state, m = chunk(state)
-    jax.block_until_ready(m)
-    times.append((time.perf_counter() - start) / args.chunk)
-  return statistics.median(times), compile_s
+  return library_bench(method, ts.num_tasks, args, ts=ts)
 
 
 def main(argv=None):
