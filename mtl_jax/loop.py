@@ -229,10 +229,12 @@ def evaluate_streamed(run: Run, params, split: str = "test") -> list[dict]:
     if run.mesh is None
     else functools.partial(sharding.put, shardings=sharding.replicated(run.mesh))
   )
-  out = []
+  apply, out = streaming.outputs_fn(run.model), []  # one program for every seed
   for s, host in enumerate(run.stream.sources):
     p = params if run.num_seeds == 1 else jax.tree.map(lambda v, s=s: v[s], params)
-    out.append(streaming.evaluate_streamed(run.model, p, host, run.stream.budget, put, split))
+    out.append(
+      streaming.evaluate_streamed(run.model, p, host, run.stream.budget, put, split, apply)
+    )
   return out
 
 

@@ -242,20 +242,36 @@ def merge_pieces(ms: list[dict], lengths: list[int]) -> dict:
   return out
 
 
+_metrics_from_outputs = jax.jit(metrics_from_outputs, static_argnums=2)
+
+
+def outputs_fn(model) -> Callable:
+  """Jitted ``(params, x [T, n, ...]) -> outputs [T, n, O]`` of every task's own rows
+  (build it once per run: each call of this function is a new program to compile)."""
+  return jax.jit(lambda p, x: model.apply(p, x, jnp.arange(x.shape[0])))
+
+
 def evaluate_streamed(
-  model, params, host: DeviceData, budget: int, put: Callable = jax.device_put, split="test"
+  model,
+  params,
+  host: DeviceData,
+  budget: int,
+  put: Callable = jax.device_put,
+  split="test",
+  apply: Callable | None = None,
 ) -> dict[str, np.ndarray]:
   """Per-task metrics ``[T]`` on ``host``'s ``split`` without holding it on the device.
 
   The inputs go over in pieces of rows (every task's, at most ``budget / PIECE_FRACTION``
   bytes), the outputs ``[T, N, O]`` are collected on the host and the metrics computed from
   them: the numbers of :func:`mtl_jax.metrics.evaluate` on the whole split (to float
-  rounding).
+  rounding). ``apply`` is :func:`outputs_fn` of ``model`` (pass one built once when
+  evaluating several seeds or splits; ``None`` builds it).
   """
   x = getattr(host, f"x_{split}")
   t, n = x.shape[:2]
   rows = int(max(1, min(n, budget // PIECE_FRACTION // max(1, t * x[0, :1].nbytes))))
-  apply = jax.jit(lambda p, x: model.apply(p, x, jnp.arange(t)))
+  apply = outputs_fn(model) if apply is None else apply
   out = np.concatenate(
     [np.asarray(jax.device_get(apply(params, put(x[:, r : r + rows])))) for r in range(0, n, rows)],
     axis=1,
@@ -263,5 +279,4 @@ def evaluate_streamed(
   other = "test" if split == "train" else "train"
   cut = {f"{f}_{other}": getattr(host, f"{f}_{other}")[:, :0] for f in batch_fields()}
   labels = host._replace(**cut, **{f"x_{split}": x[:, :0]})  # no inputs go over again
-  fn = jax.jit(metrics_from_outputs, static_argnums=2)
-  return jax.device_get(fn(out, labels, split))
+  return jax.device_get(_metrics_from_outputs(out, labels, split))
